@@ -1,0 +1,88 @@
+"""Real Piper synthesis with the packaged voice, decoded back to PCM."""
+
+from __future__ import annotations
+
+import array
+
+import miniaudio
+import pytest
+
+from tests.conftest import ClientFactory
+from tests.test_guarantees import mp3_of
+from voicechat.audio import duration_s
+from voicechat.config import Settings
+from voicechat.errors import TTSFailed
+from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.tts.piper import DEFAULT_VOICE, PiperTTS
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def piper() -> PiperTTS:
+    backend = create_tts("piper", Settings())
+    assert isinstance(backend, PiperTTS)
+    return backend
+
+
+def decode(mp3: bytes, sample_rate: int) -> array.array[int]:
+    decoded = miniaudio.decode(
+        mp3, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=sample_rate
+    )
+    return decoded.samples
+
+
+def rms(samples: array.array[int]) -> float:
+    return (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5
+
+
+async def synthesize(tts: TTSBackend, text: str, voice: str | None = None) -> bytes:
+    return b"".join([piece async for piece in tts.synthesize(text, voice=voice)])
+
+
+def test_piper_is_a_tts_backend_with_the_packaged_voice(piper: PiperTTS) -> None:
+    assert isinstance(piper, TTSBackend)
+    assert piper.voices() == [DEFAULT_VOICE]
+    assert piper.sample_rate == 22050
+
+
+async def test_piper_speech_decodes_to_non_silent_audio_of_plausible_length(
+    piper: PiperTTS,
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    mp3 = await synthesize(piper, text)
+    samples = decode(mp3, piper.sample_rate)
+    seconds = len(samples) / piper.sample_rate
+    assert 1.5 < seconds < 6.0  # about 2.5 s of speech for nine words
+    assert abs(seconds - duration_s(mp3)) < 0.1
+    assert rms(samples) > 1000  # speech, not silence (full scale is 32767)
+
+
+async def test_a_longer_sentence_gives_longer_speech(piper: PiperTTS) -> None:
+    short = duration_s(await synthesize(piper, "Hello."))
+    long = duration_s(
+        await synthesize(piper, "Hello, this sentence is a good deal longer than that.")
+    )
+    assert long > 2 * short
+
+
+async def test_piper_rejects_an_unknown_voice(piper: PiperTTS) -> None:
+    with pytest.raises(TTSFailed, match="unknown piper voice"):
+        await synthesize(piper, "Hello.", voice="nobody")
+
+
+async def test_piper_fails_on_text_with_nothing_to_say(piper: PiperTTS) -> None:
+    with pytest.raises(TTSFailed):
+        await synthesize(piper, "   ")
+
+
+async def test_a_turn_spoken_by_piper_is_one_playable_mp3(
+    voice_client: ClientFactory, piper: PiperTTS
+) -> None:
+    client, _ = await voice_client(tts=piper)
+    events = await client.turn("What is the capital of France?")
+    mp3 = mp3_of(events)
+    samples = decode(mp3, piper.sample_rate)
+    assert events[-1]["data"]["sentences"] == 2
+    assert abs(len(samples) / piper.sample_rate - events[-1]["data"]["audio_ms"] / 1000) < 0.15
+    assert rms(samples) > 1000

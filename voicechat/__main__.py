@@ -1,0 +1,3 @@
+from voicechat.cli import main
+
+raise SystemExit(main())

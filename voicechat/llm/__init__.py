@@ -1,0 +1,1 @@
+"""LLM backends: chat messages in, text deltas out."""

@@ -1,0 +1,127 @@
+"""The aiohttp application: routes, static ``web/``, and the lifetimes of backends and sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from voicechat import PROTOCOL_VERSION, __version__
+from voicechat.config import Settings
+from voicechat.errors import BadRequest
+from voicechat.llm.base import LLMBackend, create_llm
+from voicechat.session import Session, SessionConfig
+from voicechat.tts.base import TTSBackend, create_tts
+
+log = logging.getLogger("voicechat.server")
+
+SETTINGS = web.AppKey("settings", Settings)
+LLM = web.AppKey("llm", LLMBackend)
+TTS = web.AppKey("tts", TTSBackend)
+SESSIONS = web.AppKey("sessions", set[Session])
+
+
+def create_app(
+    settings: Settings, *, llm: LLMBackend | None = None, tts: TTSBackend | None = None
+) -> web.Application:
+    """Build the app. Backends not passed in are created from ``settings`` at start-up
+    (Piper loads its voice then, not on the first prompt) and closed at clean-up."""
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    app[SETTINGS] = settings
+    app[SESSIONS] = set()
+    app.cleanup_ctx.append(_backends(llm, tts))
+    app.on_shutdown.append(_close_sessions)
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/healthz", health_handler)
+    if settings.web_dir.is_dir():
+        app.router.add_get("/", index_handler)
+        app.router.add_static("/", settings.web_dir, show_index=False)
+    return app
+
+
+def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        app[LLM] = llm or create_llm(settings.llm_backend, settings)
+        # Piper loads its voice model here (about 0.5 s), off the event loop.
+        app[TTS] = (
+            tts if tts is not None else await asyncio.to_thread(create_tts, settings.tts, settings)
+        )
+        log.info("backends: llm=%s tts=%s", app[LLM].name, app[TTS].name)
+        yield
+        if llm is None:
+            await app[LLM].aclose()
+        if tts is None:
+            await app[TTS].aclose()
+
+    return lifetime
+
+
+async def _close_sessions(app: web.Application) -> None:
+    sessions: list[Session] = [*app[SESSIONS]]
+    await asyncio.gather(
+        *(s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions)
+    )
+
+
+async def index_handler(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[SETTINGS].web_dir / "index.html")
+
+
+async def health_handler(request: web.Request) -> web.Response:
+    app = request.app
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "llm": app[LLM].name,
+            "tts": app[TTS].name,
+            "sessions": len(app[SESSIONS]),
+        }
+    )
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    return SessionConfig(
+        system_prompt=settings.system_prompt,
+        default_voice=settings.voice,
+        lookahead=settings.lookahead,
+        first_clause_chars=settings.first_clause_chars,
+        max_chunk_chars=settings.max_chunk_chars,
+        max_prompt_chars=settings.max_prompt_chars,
+    )
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    ws = web.WebSocketResponse(
+        heartbeat=settings.heartbeat,
+        max_msg_size=settings.max_message_bytes,
+        compress=False,  # base64 MP3 does not deflate; compression would only cost CPU
+    )
+    await ws.prepare(request)
+    session = Session(ws, llm=app[LLM], tts=app[TTS], config=session_config(settings))
+    app[SESSIONS].add(session)
+    log.info("session %s: connected", session.id)
+    try:
+        await session.hello()
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await session.receive_text(message.data)
+            elif message.type is WSMsgType.BINARY:
+                await session.send_error(
+                    BadRequest("binary frames are not supported; send JSON text")
+                )
+            elif message.type is WSMsgType.ERROR:
+                log.info("session %s: socket error %s", session.id, ws.exception())
+    finally:
+        app[SESSIONS].discard(session)
+        # aiohttp may cancel this handler when the peer goes away; the clean-up must still run.
+        await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))
+        log.info("session %s: closed", session.id)
+    return ws

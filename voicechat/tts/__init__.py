@@ -1,0 +1,1 @@
+"""Text-to-speech backends: text in, MP3 bytes out."""

