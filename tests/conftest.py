@@ -24,7 +24,8 @@ EVENT_TIMEOUT = 10.0
 
 
 def test_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"llm": "replay", "replay_speed": 0.0, "tts": "tone"}
+    # No pacing unless a test asks for it: most tests check order, not real-time delivery.
+    values: dict[str, Any] = {"llm": "replay", "replay_speed": 0.0, "tts": "tone", "lead": 0.0}
     values.update(overrides)
     return Settings(**values)
 

@@ -190,7 +190,7 @@ async def test_stop_twice_and_stop_with_nothing_playing_are_acknowledged(
     assert (await client.next_event()) == {
         "action": "stopped",
         "turn": None,
-        "data": {"spoken": ""},
+        "data": {"spoken": "", "heard": ""},
     }
     await client.turn("go")
     await client.send("stop")

@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         # The demo runs on the embedded default whatever keys the environment holds.
-        settings = load_settings(args, overrides={"llm": args.llm or "replay", "port": 8765})
+        # Written to a file, the answer need not be paced to real time.
+        overrides = {"llm": args.llm or "replay", "lead": 0.0}
+        settings = load_settings(args, overrides=overrides)
         _configure_logging(settings, quiet=True)
         return demo(settings, prompt=args.prompt, out=args.out)
     except ConfigError as exc:

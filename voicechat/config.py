@@ -48,6 +48,11 @@ class Settings:
     lookahead: int = _opt(2, "sentences synthesized ahead of the one being sent")
     first_clause_chars: int = _opt(30, "cut the first chunk at a clause after N chars (0: off)")
     max_chunk_chars: int = _opt(240, "longest chunk sent to the TTS in one request")
+    lead: float = _opt(2.0, "seconds of audio sent ahead of the listener's playback (0: off)")
+    frame_ms: int = _opt(500, "longest audio frame in ms; longer audio is cut at MP3 frames")
+    tts_timeout: float = _opt(15.0, "seconds a TTS may stay silent before the sentence fails")
+    tts_failure: str = _opt("skip", "after a sentence fails twice: skip it, or end the turn")
+    send_timeout: float = _opt(15.0, "seconds a client may not read before it is disconnected")
     max_prompt_chars: int = _opt(4000, "longest prompt accepted")
     max_message_bytes: int = _opt(256 * 1024, "largest WebSocket message accepted")
     heartbeat: float = _opt(20.0, "seconds between WebSocket pings")
@@ -62,6 +67,10 @@ class Settings:
         for name in ("max_prompt_chars", "max_message_bytes", "max_chunk_chars"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.tts_failure not in ("skip", "end"):
+            raise ConfigError(f"tts_failure must be skip or end, got {self.tts_failure!r}")
+        if self.frame_ms < 50 or self.lead < 0 or self.tts_timeout <= 0 or self.send_timeout <= 0:
+            raise ConfigError("frame_ms must be >= 50; lead >= 0; tts and send timeouts > 0")
         if self.llm not in ("auto", "openai", "replay"):
             raise ConfigError(f"llm must be auto, openai or replay, got {self.llm!r}")
 

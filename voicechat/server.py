@@ -18,6 +18,8 @@ from voicechat.tts.base import TTSBackend, create_tts
 
 log = logging.getLogger("voicechat.server")
 
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's answer to our close frame
+
 SETTINGS = web.AppKey("settings", Settings)
 LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
@@ -93,6 +95,11 @@ def session_config(settings: Settings) -> SessionConfig:
         first_clause_chars=settings.first_clause_chars,
         max_chunk_chars=settings.max_chunk_chars,
         max_prompt_chars=settings.max_prompt_chars,
+        lead=settings.lead,
+        frame_ms=settings.frame_ms,
+        tts_timeout=settings.tts_timeout,
+        end_turn_on_tts_failure=settings.tts_failure == "end",
+        send_timeout=settings.send_timeout,
     )
 
 
@@ -103,9 +110,16 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         heartbeat=settings.heartbeat,
         max_msg_size=settings.max_message_bytes,
         compress=False,  # base64 MP3 does not deflate; compression would only cost CPU
+        timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
-    session = Session(ws, llm=app[LLM], tts=app[TTS], config=session_config(settings))
+    session = Session(
+        ws,
+        llm=app[LLM],
+        tts=app[TTS],
+        config=session_config(settings),
+        transport=request.transport,
+    )
     app[SESSIONS].add(session)
     log.info("session %s: connected", session.id)
     try:

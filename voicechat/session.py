@@ -35,6 +35,11 @@ class SessionConfig:
     first_clause_chars: int
     max_chunk_chars: int
     max_prompt_chars: int
+    lead: float = 2.0
+    frame_ms: int = 500
+    tts_timeout: float = 15.0
+    end_turn_on_tts_failure: bool = False
+    send_timeout: float = 15.0
 
 
 class Session:
@@ -45,9 +50,11 @@ class Session:
         llm: LLMBackend,
         tts: TTSBackend,
         config: SessionConfig,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self._ws = ws
+        self._transport = transport  # aborted when the client stops reading
         self._llm = llm
         self._tts = tts
         self._config = config
@@ -79,11 +86,26 @@ class Session:
                 if self._closed or self._ws.closed:
                     return False
                 try:
-                    await self._ws.send_str(text)
+                    # Blocks while the socket's buffer is full: a slow reader slows the turn.
+                    async with asyncio.timeout(self._config.send_timeout):
+                        await self._ws.send_str(text)
                 except ConnectionError:  # the peer went away mid-send: not an error
                     self._closed = True
                     return False
+                except TimeoutError:
+                    self._disconnect_stuck_client()
+                    return False
                 return True
+
+    def _disconnect_stuck_client(self) -> None:
+        log.warning(
+            "session %s: the client read nothing for %g s; disconnecting it",
+            self.id,
+            self._config.send_timeout,
+        )
+        self._closed = True
+        if self._transport is not None:
+            self._transport.abort()  # drop the unsent buffer; the handler then cleans up
 
     async def send_error(self, error: VoicechatError) -> None:
         await self.send(protocol.error_event(error))
@@ -145,6 +167,10 @@ class Session:
                 lookahead=self._config.lookahead,
                 first_clause_chars=self._config.first_clause_chars,
                 max_chunk_chars=self._config.max_chunk_chars,
+                lead=self._config.lead,
+                frame_ms=self._config.frame_ms,
+                tts_timeout=self._config.tts_timeout,
+                end_turn_on_tts_failure=self._config.end_turn_on_tts_failure,
             ),
         )
         self._turn = turn
@@ -183,11 +209,14 @@ class Session:
         task = self._turn_task
         if turn is None or task is None:
             if ack_idle:
-                await self.send(protocol.control_ack("stopped", None, spoken=""))
+                await self.send(protocol.control_ack("stopped", None, spoken="", heard=""))
             return
         turn.stopped = True  # from here on, send() drops everything of this turn
         await self._cancel_turn_task()
-        await self.send(protocol.control_ack("stopped", turn.id, spoken=" ".join(turn.spoken)))
+        stopped = protocol.control_ack(
+            "stopped", turn.id, spoken=" ".join(turn.spoken), heard=turn.heard()
+        )
+        await self.send(stopped)
         log.info("session %s: turn %s stopped", self.id, turn.id)
 
     async def _cancel_turn_task(self) -> None:
@@ -205,5 +234,6 @@ class Session:
         if self._turn is not None:
             self._turn.stopped = True
         await self._cancel_turn_task()
-        if code is not None and not self._ws.closed:
+        aborted = self._transport is not None and self._transport.is_closing()
+        if code is not None and not self._ws.closed and not aborted:
             await self._ws.close(code=code, message=reason.encode())

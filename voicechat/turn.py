@@ -6,8 +6,10 @@ slow listener slows everything upstream instead of piling audio up::
     read_llm ──chunks──▶ synthesize_ahead ──SentenceAudio──▶ send_sentences ──▶ session
 
 ``synthesize_ahead`` starts the synthesis of up to ``lookahead`` sentences beyond the one being
-sent; ``send_sentences`` still emits their audio strictly in order. Cancelling the task that
-runs :meth:`Turn.run` cancels every stage and every synthesis, and closes the LLM stream.
+sent; ``send_sentences`` still emits their audio strictly in order, in frames of at most
+``frame_ms``, each sent at most ``lead`` seconds ahead of the listener's playback clock
+(:mod:`voicechat.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every stage
+and every synthesis, and closes the LLM stream.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from voicechat import protocol
-from voicechat.audio import duration_s
+from voicechat.audio import duration_s, split_frames
 from voicechat.chunker import SentenceChunker
 from voicechat.errors import LLMFailed, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
+from voicechat.pacing import ListenerClock
 from voicechat.tts.base import TTSBackend
 
 log = logging.getLogger("voicechat.turn")
@@ -32,15 +35,19 @@ log = logging.getLogger("voicechat.turn")
 Send = Callable[[dict[str, Any], bool], Awaitable[bool]]
 
 _END = None  # sentinel closing a queue
+FRAMES_AHEAD = 8  # synthesized frames a sentence may hold before its turn to be sent
 
 
 @dataclass(slots=True)
 class SentenceAudio:
-    """The synthesis of one chunk: MP3 pieces (or one error) arrive on ``pieces``."""
+    """The synthesis of one chunk: MP3 frames (or one error) arrive on ``pieces``, a few at a
+    time, so that a long sentence ahead of a slow listener waits instead of piling up."""
 
     index: int
     text: str
-    pieces: asyncio.Queue[bytes | VoicechatError | None] = field(default_factory=asyncio.Queue)
+    pieces: asyncio.Queue[bytes | VoicechatError | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=FRAMES_AHEAD)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,19 @@ class TurnOptions:
     first_clause_chars: int = 30
     max_chunk_chars: int = 240
     tts_retries: int = 1
+    tts_timeout: float = 15.0  # seconds to the first piece of a sentence, and between pieces
+    end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
+    lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
+    frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
+
+
+class _EndTurn(Exception):
+    """Raised by the sender to end the turn early (a TTS failure with end_turn_on_tts_failure)."""
+
+
+class _Abandoned(Exception):
+    """Raised by the sender when the session dropped a frame: the turn was stopped or the
+    client is gone, so nothing more is worth synthesizing."""
 
 
 class Turn:
@@ -77,9 +97,9 @@ class Turn:
         self.finished = False  # set once `done` is on the wire
         self.text = ""  # everything the LLM said
         self.spoken: list[str] = []  # chunks whose audio was (at least partly) sent
-        self.audio_seconds = 0.0
         self.seq = 0  # the next audio frame's number
-        self.played_seq = -1  # the last frame the listener reported as played
+        self.clock = ListenerClock(lead=options.lead)
+        self._sentence_starts: list[tuple[float, str]] = []  # (audio time, text) per sentence
 
     # -- control, called by the session --------------------------------------------------
 
@@ -93,13 +113,20 @@ class Turn:
 
     def pause(self) -> None:
         self._resumed.clear()
+        self.clock.pause()
 
     def resume(self) -> None:
         self._resumed.set()
+        self.clock.resume()
 
     def played(self, seq: int) -> None:
-        """Record the listener's playback progress (``played`` messages); never goes back."""
-        self.played_seq = max(self.played_seq, min(seq, self.seq - 1))
+        """The listener reports it has played audio frame ``seq``."""
+        self.clock.played(seq)
+
+    def heard(self) -> str:
+        """The sentences the listener has started to hear, by the playback clock."""
+        position = self.clock.position()
+        return " ".join(text for start, text in self._sentence_starts if start < position)
 
     async def wait_resumed(self) -> None:
         await self._resumed.wait()
@@ -111,17 +138,25 @@ class Turn:
         chunks: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
         ready: asyncio.Queue[SentenceAudio | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._options.lookahead + 1)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._read_llm(chunks), name=f"turn {self.id} llm")
-            group.create_task(
-                self._synthesize_ahead(chunks, ready, slots, group), name=f"turn {self.id} tts"
-            )
-            group.create_task(self._send_sentences(ready, slots), name=f"turn {self.id} send")
+        abandoned = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._read_llm(chunks), name=f"turn {self.id} llm")
+                group.create_task(
+                    self._synthesize_ahead(chunks, ready, slots, group), name=f"turn {self.id} tts"
+                )
+                group.create_task(self._send_sentences(ready, slots), name=f"turn {self.id} send")
+        except* _EndTurn:
+            pass  # the failure was reported; the turn ends with `done` for what was spoken
+        except* _Abandoned:
+            abandoned = True
+        if abandoned:
+            return
         done = protocol.done_event(
             self.id,
             text=self.text,
             sentences=len(self.spoken),
-            audio_ms=round(self.audio_seconds * 1000),
+            audio_ms=round(self.clock.sent * 1000),
         )
         if await self._send(done, False):
             self.finished = True
@@ -167,11 +202,9 @@ class Turn:
         for attempt in range(self._options.tts_retries + 1):
             produced = False
             try:
-                stream = self._tts.synthesize(sentence.text, voice=self._options.voice)
-                async with contextlib.aclosing(stream) as pieces:
-                    async for piece in pieces:
-                        produced = True
-                        sentence.pieces.put_nowait(piece)
+                async for frames in self._synthesize_frames(sentence.text):
+                    produced = True
+                    await sentence.pieces.put(frames)
                 if produced:
                     break
                 error: VoicechatError = TTSFailed(
@@ -184,12 +217,30 @@ class Turn:
                 error = TTSFailed(f"the TTS backend failed: {exc}", backend=self._tts.name)
             if produced or attempt == self._options.tts_retries:
                 # Audio already went out: a retry would repeat it, so report instead.
-                sentence.pieces.put_nowait(error)
+                await sentence.pieces.put(error)
                 break
             log.warning(
                 "turn %s: sentence %d failed (%s); retrying", self.id, sentence.index, error
             )
-        sentence.pieces.put_nowait(_END)
+        await sentence.pieces.put(_END)
+
+    async def _synthesize_frames(self, text: str) -> AsyncGenerator[bytes, None]:
+        """The backend's MP3 for ``text`` as audio frames of at most ``frame_ms``; bytes that
+        are no MP3 are dropped, and a backend silent for ``tts_timeout`` fails."""
+        timeout = self._options.tts_timeout
+        stream = self._tts.synthesize(text, voice=self._options.voice)
+        async with contextlib.aclosing(stream) as pieces:
+            while True:
+                try:
+                    async with asyncio.timeout(timeout):
+                        piece = await anext(pieces)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    message = f"the TTS sent nothing for {timeout:g} s"
+                    raise TTSFailed(message, backend=self._tts.name) from exc
+                for frame in split_frames(piece, max_ms=self._options.frame_ms):
+                    yield frame
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore
@@ -203,19 +254,24 @@ class Turn:
         while (piece := await sentence.pieces.get()) is not _END:
             if isinstance(piece, VoicechatError):
                 await self._report(piece, sentence=sentence.index)
+                if self._options.end_turn_on_tts_failure:
+                    raise _EndTurn
                 continue
+            await self.clock.wait_for_room()
             if not started:
                 header = protocol.sentence_event(self.id, sentence.index, sentence.text)
                 if not await self._send(header, True):
-                    return
+                    raise _Abandoned
             frame = protocol.audio_event(self.id, sentence.index, self.seq, piece)
             if not await self._send(frame, True):
-                return
+                raise _Abandoned
             if not started:
                 self.spoken.append(sentence.text)
+                self._sentence_starts.append((self.clock.sent, sentence.text))
                 started = True
+            seconds = duration_s(piece)
+            self.clock.frame_sent(seconds)
             self.seq += 1
-            self.audio_seconds += duration_s(piece)
 
     async def _report(self, error: VoicechatError, **extra: Any) -> None:
         log.warning("turn %s: %s (%s)", self.id, error.message, error.code)
