@@ -53,6 +53,8 @@ class Settings:
     tts_timeout: float = _opt(15.0, "seconds a TTS may stay silent before the sentence fails")
     tts_failure: str = _opt("skip", "after a sentence fails twice: skip it, or end the turn")
     send_timeout: float = _opt(15.0, "seconds a client may not read before it is disconnected")
+    resume_window: float = _opt(30.0, "seconds a dropped session may be resumed (0: never)")
+    replay_bytes: int = _opt(1 << 20, "bytes of a turn's frames kept for a resume")
     max_prompt_chars: int = _opt(4000, "longest prompt accepted")
     max_message_bytes: int = _opt(256 * 1024, "largest WebSocket message accepted")
     heartbeat: float = _opt(20.0, "seconds between WebSocket pings")

@@ -6,6 +6,7 @@
     │   ├── BadRequest             (bad_request)
     │   ├── UnknownAction          (unknown_action)
     │   └── TooLarge               (too_large)
+    ├── ResumeIncomplete           (resume_incomplete) frames lost across a reconnect
     ├── BackendError               an upstream failed; carries the backend's name
     │   ├── LLMFailed              (llm_failed)
     │   └── TTSFailed              (tts_failed)
@@ -47,6 +48,12 @@ class UnknownAction(ProtocolError):
 
 class TooLarge(ProtocolError):
     code = "too_large"
+
+
+class ResumeIncomplete(VoicechatError):
+    """A resumed session could not replay every frame the client missed."""
+
+    code = "resume_incomplete"
 
 
 class BackendError(VoicechatError):

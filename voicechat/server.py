@@ -13,6 +13,7 @@ from voicechat import PROTOCOL_VERSION, __version__
 from voicechat.config import Settings
 from voicechat.errors import BadRequest
 from voicechat.llm.base import LLMBackend, create_llm
+from voicechat.resume import SessionParking
 from voicechat.session import Session, SessionConfig
 from voicechat.tts.base import TTSBackend, create_tts
 
@@ -24,6 +25,7 @@ SETTINGS = web.AppKey("settings", Settings)
 LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
+PARKING = web.AppKey("parking", SessionParking)
 
 
 def create_app(
@@ -34,6 +36,7 @@ def create_app(
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
     app[SESSIONS] = set()
+    app[PARKING] = SessionParking(settings.resume_window)
     app.cleanup_ctx.append(_backends(llm, tts))
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/ws", websocket_handler)
@@ -67,6 +70,7 @@ async def _close_sessions(app: web.Application) -> None:
     await asyncio.gather(
         *(s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions)
     )
+    await app[PARKING].close_all()
 
 
 async def index_handler(request: web.Request) -> web.FileResponse:
@@ -100,6 +104,8 @@ def session_config(settings: Settings) -> SessionConfig:
         tts_timeout=settings.tts_timeout,
         end_turn_on_tts_failure=settings.tts_failure == "end",
         send_timeout=settings.send_timeout,
+        resume_window=settings.resume_window,
+        replay_bytes=settings.replay_bytes,
     )
 
 
@@ -113,17 +119,19 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
-    session = Session(
-        ws,
-        llm=app[LLM],
-        tts=app[TTS],
-        config=session_config(settings),
-        transport=request.transport,
-    )
-    app[SESSIONS].add(session)
-    log.info("session %s: connected", session.id)
-    try:
+    session = await _resume(request, ws)
+    if session is None:
+        session = Session(
+            ws,
+            llm=app[LLM],
+            tts=app[TTS],
+            config=session_config(settings),
+            transport=request.transport,
+        )
         await session.hello()
+        log.info("session %s: connected", session.id)
+    app[SESSIONS].add(session)
+    try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
                 await session.receive_text(message.data)
@@ -135,7 +143,26 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 log.info("session %s: socket error %s", session.id, ws.exception())
     finally:
         app[SESSIONS].discard(session)
-        # aiohttp may cancel this handler when the peer goes away; the clean-up must still run.
-        await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))
-        log.info("session %s: closed", session.id)
+        if session.resumable():
+            session.detach()
+            app[PARKING].park(session)
+        else:
+            # aiohttp may cancel this handler when the peer goes away; clean up all the same.
+            await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))
+            log.info("session %s: closed", session.id)
     return ws
+
+
+async def _resume(request: web.Request, ws: web.WebSocketResponse) -> Session | None:
+    """The parked session named by ``?resume=TOKEN`` (with ``turn`` and ``seq``, the last audio
+    frame the client saw), attached to ``ws``; None for a new session."""
+    token = request.query.get("resume")
+    session = request.app[PARKING].claim(token) if token else None
+    if session is None:
+        return None
+    try:
+        seq = int(request.query.get("seq", "-1"))
+    except ValueError:
+        seq = -1
+    await session.attach(ws, request.transport, turn_id=request.query.get("turn"), seq=seq)
+    return session

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from voicechat import protocol
-from voicechat.errors import BadRequest, ProtocolError, VoicechatError
+from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
+from voicechat.resume import ReplayBuffer
 from voicechat.tts.base import TTSBackend
 from voicechat.turn import Turn, TurnOptions
 
@@ -40,6 +42,8 @@ class SessionConfig:
     tts_timeout: float = 15.0
     end_turn_on_tts_failure: bool = False
     send_timeout: float = 15.0
+    resume_window: float = 30.0
+    replay_bytes: int = 1 << 20
 
 
 class Session:
@@ -53,8 +57,12 @@ class Session:
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
+        self.token = secrets.token_urlsafe(18)  # proves a reconnecting client owns the session
         self._ws = ws
         self._transport = transport  # aborted when the client stops reading
+        self._attached = asyncio.Event()  # cleared while the connection is gone (resume.py)
+        self._attached.set()
+        self._replay = ReplayBuffer(config.replay_bytes)
         self._llm = llm
         self._tts = tts
         self._config = config
@@ -73,29 +81,41 @@ class Session:
     async def send(
         self, message: dict[str, Any], *, turn: Turn | None = None, hold_while_paused: bool = False
     ) -> bool:
-        """Write one message; return False when it was dropped (stopped turn, closed socket)."""
+        """Write one message; return False when it was dropped (stopped turn, closed session).
+
+        A turn's messages wait while the turn is paused (``hold_while_paused``) or while the
+        connection is gone, and are kept for a resume; other messages are then dropped."""
         text = protocol.dump(message)
         while True:
-            if turn is not None and hold_while_paused:
-                await turn.wait_resumed()
+            if turn is not None:
+                if hold_while_paused:
+                    await turn.wait_resumed()
+                await self._attached.wait()
             async with self._send_lock:
-                if turn is not None and turn.stopped:
+                if self._closed or (turn is not None and turn.stopped):
                     return False
-                if turn is not None and hold_while_paused and turn.paused:
-                    continue  # paused between our wait and the lock: wait again
-                if self._closed or self._ws.closed:
+                if turn is None and not self._attached.is_set():
                     return False
-                try:
-                    # Blocks while the socket's buffer is full: a slow reader slows the turn.
-                    async with asyncio.timeout(self._config.send_timeout):
-                        await self._ws.send_str(text)
-                except ConnectionError:  # the peer went away mid-send: not an error
-                    self._closed = True
-                    return False
-                except TimeoutError:
-                    self._disconnect_stuck_client()
-                    return False
-                return True
+                if turn is not None and (
+                    (hold_while_paused and turn.paused) or not self._attached.is_set()
+                ):
+                    continue  # paused or disconnected between our wait and the lock
+                if turn is not None:
+                    self._replay.add(turn.id, message.get("seq"), text)
+                return await self._write(text, keep=turn is not None)
+
+    async def _write(self, text: str, *, keep: bool) -> bool:
+        try:
+            # Blocks while the socket's buffer is full: a slow reader slows the turn.
+            async with asyncio.timeout(self._config.send_timeout):
+                await self._ws.send_str(text)
+        except ConnectionError:  # the peer went away mid-send: not an error
+            self._attached.clear()
+            return keep  # a turn's message stays in the replay buffer for a resume
+        except TimeoutError:
+            self._disconnect_stuck_client()
+            return False
+        return True
 
     def _disconnect_stuck_client(self) -> None:
         log.warning(
@@ -112,16 +132,58 @@ class Session:
 
     # -- handling client messages -----------------------------------------------------------
 
-    async def hello(self) -> None:
-        await self.send(
-            protocol.ready_event(
-                session_id=self.id,
-                sample_rate=self._tts.sample_rate,
-                llm=self._llm.name,
-                tts=self._tts.name,
-                voices=self._tts.voices(),
-            )
+    def _ready(self, *, resumed: bool) -> dict[str, Any]:
+        ready = protocol.ready_event(
+            session_id=self.id,
+            sample_rate=self._tts.sample_rate,
+            llm=self._llm.name,
+            tts=self._tts.name,
+            voices=self._tts.voices(),
         )
+        ready["data"].update(
+            resume=self.token, resume_window=self._config.resume_window, resumed=resumed
+        )
+        if resumed:
+            turn = self._live_turn()
+            ready["data"]["turn"] = {"id": turn.id, "paused": turn.paused} if turn else None
+        return ready
+
+    async def hello(self) -> None:
+        await self.send(self._ready(resumed=False))
+
+    # -- resume after a dropped connection (see resume.py) ------------------------------------
+
+    def resumable(self) -> bool:
+        """Whether the connection dropped (no close frame from the client) and may come back."""
+        dropped = self._ws.close_code not in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
+        return self._config.resume_window > 0 and not self._closed and dropped
+
+    def detach(self) -> None:
+        self._attached.clear()
+
+    async def attach(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        *,
+        turn_id: str | None,
+        seq: int,
+    ) -> None:
+        """Continue on a new connection: ``ready``, then every frame after ``seq`` of
+        ``turn_id`` that the client missed, then whatever the turn sends next."""
+        async with self._send_lock:
+            self._ws, self._transport = ws, transport
+            backlog = self._replay.after(turn_id, seq)
+            await self._write(protocol.dump(self._ready(resumed=True)), keep=False)
+            for text in backlog or []:
+                await self._write(text, keep=True)
+            self._attached.set()
+        log.info("session %s: resumed (%d frames replayed)", self.id, len(backlog or []))
+        if backlog is None:  # the frames after `seq` are no longer all in the replay buffer
+            await self.send_error(
+                ResumeIncomplete("part of the turn could not be replayed; it was stopped")
+            )
+            await self._stop()
 
     async def receive_text(self, raw: str) -> None:
         try:
