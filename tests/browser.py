@@ -115,6 +115,22 @@ class ServerThread:
             self._loop.close()
 
 
+class Relay:
+    """Routes the page's WebSocket through Playwright to the real server (everything is passed
+    on as is), so that a test can hand the page a frame the server would never send."""
+
+    def __init__(self) -> None:
+        self._page_side: Any = None
+
+    def __call__(self, route: Any) -> None:
+        route.connect_to_server()
+        self._page_side = route
+
+    def inject(self, message: dict[str, Any]) -> None:
+        assert self._page_side is not None, "the page has not connected"
+        self._page_side.send(json.dumps(message))
+
+
 class WireLog:
     """Every JSON frame the page sent and received on its WebSockets, in order."""
 

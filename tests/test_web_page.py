@@ -17,6 +17,7 @@ from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     EndlessReplayLLM,
+    Relay,
     ServerThread,
     WireLog,
     free_port,
@@ -69,10 +70,14 @@ def open_page(browser: Browser, server: ServerThread) -> Iterator[OpenPage]:
     contexts = []
     errors: list[str] = []
 
-    def open_(query: str = "", **context: Any) -> tuple[Page, WireLog]:
+    def open_(
+        query: str = "", *, relay: Relay | None = None, **context: Any
+    ) -> tuple[Page, WireLog]:
         ctx = browser.new_context(**context)
         contexts.append(ctx)
         page = ctx.new_page()
+        if relay is not None:
+            page.route_web_socket("**/ws", relay)
         page.on("pageerror", lambda error: errors.append(str(error)))
         wire = WireLog(page)
         page.goto(server.url + query)
@@ -170,7 +175,8 @@ def test_pause_holds_playback_still_and_resume_continues(open_page: OpenPage) ->
 
 
 def test_stop_silences_at_once_and_drops_what_is_buffered(open_page: OpenPage) -> None:
-    page, wire = open_page()
+    relay = Relay()
+    page, wire = open_page(relay=relay)
     turn = ask(page, LONG)
     until(page, "s.position > 0.3 && s.buffered > s.position + 1")
 
@@ -180,6 +186,8 @@ def test_stop_silences_at_once_and_drops_what_is_buffered(open_page: OpenPage) -
     assert audio["buffered"] == []
     assert state(page)["turn"]["state"] == "stopped"
     wire.wait_for("stopped", lambda: wire.of_turn(turn, "stopped"))
+    relay.inject(wire.of_turn(turn, "audio")[-1])  # a late frame of the stopped turn
+    until(page, "s.dropped === 1")
     hold(page, 300)
     audio = page.evaluate(AUDIO_JS)
     assert audio["paused"] and audio["buffered"] == [] and audio["currentTime"] == 0
@@ -190,13 +198,16 @@ def test_stop_silences_at_once_and_drops_what_is_buffered(open_page: OpenPage) -
 
 
 def test_a_new_prompt_barges_in_and_only_the_new_turn_is_heard(open_page: OpenPage) -> None:
-    page, wire = open_page()
+    relay = Relay()
+    page, wire = open_page(relay=relay)
     first = ask(page, LONG)
     until(page, "s.position > 0.3")
     second = ask(page, COUNT)
+    relay.inject(wire.of_turn(first, "audio")[-1])  # a late frame of the superseded turn
     assert state(page)["turn"]["id"] == second
     assert page.get_attribute(f'[data-turn="{first}"]', "data-state") == "stopped"
     until(page, "s.turn.state === 'done'")
+    assert state(page)["dropped"] == 1
 
     received = wire.received
     stopped_at = received.index(wire.of_turn(first, "stopped")[0])
@@ -291,15 +302,29 @@ def test_the_same_turn_plays_gaplessly_on_the_web_audio_path(open_page: OpenPage
     assert played_reports(wire, turn)[-1] == wire.of_turn(turn, "audio")[-1]["seq"]
 
 
-def test_a_suspended_audio_context_asks_for_a_tap(open_page: OpenPage) -> None:
+def test_web_audio_pause_holds_and_a_suspended_context_asks_for_a_tap(
+    open_page: OpenPage,
+) -> None:
+    page, wire = open_page("?player=webaudio")
+    turn = ask(page, LONG)
+    until(page, "s.position > 0.3")
+    page.click("#pause")  # suspends the AudioContext: the whole schedule holds still
+    wire.wait_for("paused", lambda: wire.of_turn(turn, "paused"))
+    held = state(page)["position"]
+    hold(page, 300)
+    now = state(page)
+    assert now["position"] == held and now["player"]["contextState"] == "suspended"
+    assert page.is_hidden("#unlock")  # paused by the user is not "audio is blocked"
+    page.click("#pause")
+    until(page, f"s.position > {held} + 0.2")
+
     # The launch flags let audio start without a gesture, so the suspension an iPhone or a
-    # strict autoplay policy would cause is made here by suspending the context directly.
-    page, _ = open_page("?player=webaudio")
-    ask(page, CAPITAL)
-    until(page, "s.position > 0.2")
+    # strict autoplay policy causes is made here by suspending the context behind the page.
     page.evaluate("window.voicechat.player.ctx.suspend()")
     page.wait_for_selector("#unlock", state="visible", timeout=WAIT_MS)
+    assert page.text_content("#unlock") == "Tap to enable audio"
+    resumed_at = state(page)["position"]
     page.click("#unlock")
     page.wait_for_selector("#unlock", state="hidden", timeout=WAIT_MS)
-    until(page, "s.turn.state === 'done'")
+    until(page, f"s.position > {resumed_at} + 0.2")
     assert state(page)["player"]["contextState"] == "running"
