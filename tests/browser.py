@@ -4,6 +4,7 @@ Debian's Chromium driven by Playwright, and a log of the page's WebSocket traffi
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
@@ -17,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import test_settings
+from voicechat.audio import duration_s
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.llm.replay import ReplayLLM, load_recordings
 from voicechat.server import create_app
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 WAIT_S = 20.0
+WAIT_MS = 20_000
 
 
 def require_chromium() -> None:
@@ -157,3 +160,68 @@ class WireLog:
 
     def of_turn(self, turn: str, action: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e.get("turn") == turn and e["action"] == action]
+
+
+# -- reading the page ----------------------------------------------------------------
+
+AUDIO_JS = """() => {
+  const a = document.getElementById('audio');
+  const ranges = (t) => Array.from({length: t.length}, (_, i) => [t.start(i), t.end(i)]);
+  return {currentTime: a.currentTime, paused: a.paused, src: a.getAttribute('src'),
+          readyState: a.readyState,
+          buffered: ranges(a.buffered), played: ranges(a.played)};
+}"""
+
+SEAMS_JS = """async (sentences) => {
+  const { base64ToBytes, concatBytes } = await import('/mp3.js');
+  const heard = window.voicechat.player.scheduledSamples();
+  const rate = window.voicechat.state().player.sampleRate;
+  const whole = [];
+  for (const frames of sentences) {  // each sentence decoded in one piece, for comparison
+    const ctx = new OfflineAudioContext(1, 1, rate);
+    const bytes = concatBytes(frames.map(base64ToBytes));
+    whole.push((await ctx.decodeAudioData(bytes.buffer)).getChannelData(0));
+  }
+  const want = new Float32Array(whole.reduce((n, w) => n + w.length, 0));
+  whole.reduce((at, w) => (want.set(w, at), at + w.length), 0);
+  let diff = 0;
+  for (let i = 0; i < Math.min(heard.length, want.length); i++) {
+    diff = Math.max(diff, Math.abs(heard[i] - want[i]));
+  }
+  return { heard: heard.length, want: want.length, diff };
+}"""
+
+
+def ask(page: Any, prompt: str) -> str:
+    page.fill("#prompt", prompt)
+    page.press("#prompt", "Enter")  # Enter sends
+    turn: str = page.evaluate("window.voicechat.state().turn.id")
+    return turn
+
+
+def state(page: Any) -> Any:
+    return page.evaluate("window.voicechat.state()")
+
+
+def until(page: Any, condition: str) -> None:
+    """Wait until ``condition`` (JavaScript over ``s``, the page's state) holds."""
+    page.wait_for_function(
+        f"() => {{ const s = window.voicechat.state(); return Boolean({condition}); }}",
+        timeout=WAIT_MS,
+        polling=20,
+    )
+
+
+def hold(page: Any, ms: int) -> None:
+    """Let ``ms`` of the page's own clock pass (to show that something did *not* change)."""
+    mark = page.evaluate("performance.now()")
+    page.wait_for_function(f"mark => performance.now() - mark >= {ms}", arg=mark)
+
+
+def frames_seconds(wire: WireLog, turn: str) -> float:
+    frames = wire.of_turn(turn, "audio")
+    return duration_s(b"".join(base64.b64decode(f["data"]) for f in frames))
+
+
+def played_reports(wire: WireLog, turn: str) -> list[int]:
+    return [m["seq"] for m in wire.sent if m["action"] == "played" and m["turn"] == turn]

@@ -5,7 +5,6 @@ as if it were playing out loud."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,32 +13,31 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser import (
+    AUDIO_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    SEAMS_JS,
+    WAIT_MS,
     EndlessReplayLLM,
     Relay,
     ServerThread,
     WireLog,
+    ask,
+    frames_seconds,
     free_port,
+    hold,
+    played_reports,
     require_chromium,
+    state,
+    until,
 )
-from voicechat.audio import duration_s
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-WAIT_MS = 20_000
 SAME = 1e-3  # seconds: the media clock and the frame headers agree to the microsecond
 
 COUNT = "Count to five."  # five one-word sentences, 1.0 s of tone
 CAPITAL = "What is the capital of France?"  # two sentences, 2.8 s
 LONG = "Tell me about the voicechat demo."  # many sentences, ~11 s; its LLM stream never ends
-
-AUDIO_JS = """() => {
-  const a = document.getElementById('audio');
-  const ranges = (t) => Array.from({length: t.length}, (_, i) => [t.start(i), t.end(i)]);
-  return {currentTime: a.currentTime, paused: a.paused, src: a.getAttribute('src'),
-          readyState: a.readyState,
-          buffered: ranges(a.buffered), played: ranges(a.played)};
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -88,41 +86,6 @@ def open_page(browser: Browser, server: ServerThread) -> Iterator[OpenPage]:
     for ctx in contexts:
         ctx.close()
     assert errors == []
-
-
-def ask(page: Page, prompt: str) -> str:
-    page.fill("#prompt", prompt)
-    page.press("#prompt", "Enter")  # Enter sends
-    turn: str = page.evaluate("window.voicechat.state().turn.id")
-    return turn
-
-
-def state(page: Page) -> Any:
-    return page.evaluate("window.voicechat.state()")
-
-
-def until(page: Page, condition: str) -> None:
-    """Wait until ``condition`` (JavaScript over ``s``, the page's state) holds."""
-    page.wait_for_function(
-        f"() => {{ const s = window.voicechat.state(); return Boolean({condition}); }}",
-        timeout=WAIT_MS,
-        polling=20,
-    )
-
-
-def hold(page: Page, ms: int) -> None:
-    """Let ``ms`` of the page's own clock pass (to show that something did *not* change)."""
-    mark = page.evaluate("performance.now()")
-    page.wait_for_function(f"mark => performance.now() - mark >= {ms}", arg=mark)
-
-
-def frames_seconds(wire: WireLog, turn: str) -> float:
-    frames = wire.of_turn(turn, "audio")
-    return duration_s(b"".join(base64.b64decode(f["data"]) for f in frames))
-
-
-def played_reports(wire: WireLog, turn: str) -> list[int]:
-    return [m["seq"] for m in wire.sent if m["action"] == "played" and m["turn"] == turn]
 
 
 def test_a_turn_plays_to_the_end_as_one_media_source_stream(open_page: OpenPage) -> None:
@@ -251,26 +214,6 @@ def test_reconnect_delays_grow_exponentially_with_full_jitter(open_page: OpenPag
     assert delays["top"] == [500, 1000, 2000, 4000, 8000, 15000, 15000]
     assert delays["bottom"] == 250
     assert delays["spread"] > 1
-
-
-SEAMS_JS = """async (sentences) => {
-  const { base64ToBytes, concatBytes } = await import('/mp3.js');
-  const heard = window.voicechat.player.scheduledSamples();
-  const rate = window.voicechat.state().player.sampleRate;
-  const whole = [];
-  for (const frames of sentences) {  // each sentence decoded in one piece, for comparison
-    const ctx = new OfflineAudioContext(1, 1, rate);
-    const bytes = concatBytes(frames.map(base64ToBytes));
-    whole.push((await ctx.decodeAudioData(bytes.buffer)).getChannelData(0));
-  }
-  const want = new Float32Array(whole.reduce((n, w) => n + w.length, 0));
-  whole.reduce((at, w) => (want.set(w, at), at + w.length), 0);
-  let diff = 0;
-  for (let i = 0; i < Math.min(heard.length, want.length); i++) {
-    diff = Math.max(diff, Math.abs(heard[i] - want[i]));
-  }
-  return { heard: heard.length, want: want.length, diff };
-}"""
 
 
 def test_the_same_turn_plays_gaplessly_on_the_web_audio_path(open_page: OpenPage) -> None:
