@@ -1,0 +1,73 @@
+// The transcript: one entry per turn with the prompt, the spoken sentences (the one being heard
+// is highlighted, those already heard are plain, those still to come are dimmed), a line of
+// facts (first sound, audio length, how it ended) and the LLM's raw text, folded away.
+
+const MAX_TURNS = 50;
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class Transcript {
+  constructor(list) {
+    this.list = list;
+  }
+
+  addTurn(id, prompt) {
+    const view = new TurnView(id, prompt);
+    this.list.append(view.root);
+    while (this.list.children.length > MAX_TURNS) this.list.firstElementChild.remove();
+    view.root.scrollIntoView({ block: "end" });
+    return view;
+  }
+}
+
+export class TurnView {
+  constructor(id, prompt) {
+    this.id = id;
+    this.root = element("li", "turn");
+    this.root.dataset.turn = id;
+    this.answer = element("p", "answer");
+    this.meta = element("p", "meta", "waiting for the answer…");
+    this.caption = element("div", "caption");
+    const details = element("details", "captions");
+    details.append(element("summary", "", "text"), this.caption);
+    this.root.append(element("p", "you", prompt), this.answer, this.meta, details);
+    this.sentences = new Map(); // index → span
+    this.current = null;
+  }
+
+  appendText(delta) {
+    this.caption.textContent += delta;
+  }
+
+  addSentence(index, text) {
+    const span = element("span", "sentence upcoming", text);
+    span.dataset.index = String(index);
+    if (this.answer.childElementCount > 0) this.answer.append(" ");
+    this.answer.append(span);
+    this.sentences.set(index, span);
+  }
+
+  /** Mark sentence `index` as the one being heard (null: none yet; Infinity: all heard). */
+  highlight(index) {
+    if (index === this.current) return;
+    this.current = index;
+    for (const [i, span] of this.sentences) {
+      const state = index === null || i > index ? "upcoming" : i === index ? "current" : "heard";
+      span.className = `sentence ${state}`;
+      if (state === "current") span.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  setMeta(text) {
+    this.meta.textContent = text;
+  }
+
+  setState(state) {
+    this.root.dataset.state = state;
+  }
+}
