@@ -66,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args)
             _configure_logging(settings)
             web.run_app(
-                create_app(settings), host=settings.host, port=settings.port, print=_listening(settings)
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                print=_listening(settings),
             )
             return 0
         command = {"say": say, "chat": chat, "demo": demo}[args.command]
@@ -205,7 +208,7 @@ async def chat(args: argparse.Namespace) -> int:
 
 
 async def demo(args: argparse.Namespace) -> int:
-    """``say`` on the embedded default (replayed LLM, Piper), whatever keys the environment holds."""
+    """``say`` on the embedded default (replayed LLM, Piper), whatever keys are in the env."""
     args.url = None
     code = await say(
         args, overrides={"llm": args.llm or "replay"}, default_out=Path("out/demo.mp3")

@@ -94,7 +94,9 @@ class VoiceConnection:
             if not self._ws.closed:
                 await self._ws.send_str(json.dumps(message, ensure_ascii=False))
 
-    async def start(self, prompt: str, *, voice: str | None = None, turn_id: str | None = None) -> None:
+    async def start(
+        self, prompt: str, *, voice: str | None = None, turn_id: str | None = None
+    ) -> None:
         data: dict[str, Any] = {"prompt": prompt}
         if voice is not None:
             data["voice"] = voice

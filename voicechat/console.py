@@ -35,8 +35,13 @@ class Terminal:
     async def _read(self) -> bytes:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
         try:
-            loop.add_reader(self.fd, lambda: ready.done() or ready.set_result(None))
+            loop.add_reader(self.fd, wake)
         except OSError:  # a regular file: epoll refuses it, and reading it never blocks
             return os.read(self.fd, 4096)
         try:
