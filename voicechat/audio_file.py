@@ -54,7 +54,8 @@ def save_audio(mp3: bytes, path: Path) -> SavedAudio:
         raise VoicechatError(f"no audio to convert to {suffix}")
     segment = decode_mp3(mp3)
     try:
-        segment.export(str(path), format=suffix)
+        with path.open("wb") as file:
+            segment.export(file, format=suffix)
     except Exception as exc:  # pydub raises CouldntEncodeError with ffmpeg's output
         raise VoicechatError(f"cannot write {suffix} with ffmpeg: {exc}") from exc
     return SavedAudio(path, path.stat().st_size, len(segment))

@@ -70,8 +70,13 @@ def playback_backends(name: str | None = None) -> list[miniaudio.Backend] | None
         log.info("no audio output: %s", exc)
         return None
     if not name:
-        playbacks = [d for d in playbacks if not d["name"].lower().startswith(_SILENT_DEVICES)]
+        playbacks = [d for d in playbacks if not is_silent_device(d["name"])]
     return backends if playbacks else None
+
+
+def is_silent_device(name: str) -> bool:
+    """Whether a playback device only discards audio (there is no sound card behind it)."""
+    return name.lower().startswith(_SILENT_DEVICES)
 
 
 @dataclass(slots=True)
