@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voicechat: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
+        if sys.stdout.isatty():
+            print()  # leave the status line
         return 130
 
 
@@ -209,7 +211,6 @@ async def chat(args: argparse.Namespace) -> int:
 
 async def demo(args: argparse.Namespace) -> int:
     """``say`` on the embedded default (replayed LLM, Piper), whatever keys are in the env."""
-    args.url = None
     code = await say(
         args, overrides={"llm": args.llm or "replay"}, default_out=Path("out/demo.mp3")
     )

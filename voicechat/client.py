@@ -91,8 +91,12 @@ class VoiceConnection:
         if data is not None:
             message["data"] = data
         async with self._send_lock:
-            if not self._ws.closed:
+            if self._ws.closed:
+                raise ConnectionFailed("the connection to the server is closed")
+            try:
                 await self._ws.send_str(json.dumps(message, ensure_ascii=False))
+            except ConnectionError as exc:
+                raise ConnectionFailed(f"the connection to the server was lost: {exc}") from exc
 
     async def start(
         self, prompt: str, *, voice: str | None = None, turn_id: str | None = None

@@ -71,23 +71,30 @@ class Conversation:
         started = time.perf_counter()
         await self._voice.start(prompt, voice=self._voice_name, turn_id=turn)
         keys = self._terminal.keys() if self._terminal else contextlib.nullcontext()
-        with keys:
-            async with asyncio.TaskGroup() as group:
-                helpers = []
-                if self._terminal is not None:
-                    helpers.append(group.create_task(self._read_keys(self._terminal)))
-                if self._output.plays:
-                    helpers.append(group.create_task(self._follow_playback()))
-                try:
-                    outcome = await self._listen(turn, started)
-                    if outcome.ended == "done":
-                        await self._output.drained()  # the keys still work meanwhile
-                finally:
-                    for task in helpers:
-                        task.cancel()
+        try:
+            with keys:
+                outcome = await self._listen_with_helpers(turn, started)
+        except* ConnectionFailed as failed:
+            raise failed.exceptions[0] from None
         if self._stopping and outcome.ended == "done":
             outcome = TurnOutcome(turn, "stopped", self._quit, outcome.first_audio_s, 0, 0)
         self._view.finished(outcome.summary)
+        return outcome
+
+    async def _listen_with_helpers(self, turn: str, started: float) -> TurnOutcome:
+        async with asyncio.TaskGroup() as group:
+            helpers = []
+            if self._terminal is not None:
+                helpers.append(group.create_task(self._read_keys(self._terminal)))
+            if self._output.plays:
+                helpers.append(group.create_task(self._follow_playback()))
+            try:
+                outcome = await self._listen(turn, started)
+                if outcome.ended == "done":
+                    await self._output.drained()  # the keys still work meanwhile
+            finally:
+                for task in helpers:
+                    task.cancel()
         return outcome
 
     async def _listen(self, turn: str, started: float) -> TurnOutcome:
