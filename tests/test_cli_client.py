@@ -4,6 +4,7 @@ with pipes (plain lines, CI) and in a pseudo-terminal (live view, keys)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -38,8 +39,8 @@ def serve(aiohttp_client: Any) -> Serve:
     """``await serve(llm)`` → the WebSocket URL of a live server and its app; it counts the
     WebSocket connections it accepts in ``app["connections"]``."""
 
-    async def start(llm: LLMBackend) -> tuple[str, web.Application]:
-        app = create_app(conftest.test_settings(), llm=llm, tts=ToneTTS())
+    async def start(llm: LLMBackend, *, tts: ToneTTS | None = None) -> tuple[str, web.Application]:
+        app = create_app(conftest.test_settings(), llm=llm, tts=tts or ToneTTS())
         connections = {"ws": 0}
 
         @web.middleware
@@ -110,16 +111,28 @@ async def test_say_without_an_audio_device_writes_the_default_file_and_says_so(
     assert (tmp_path / "out" / "answer.mp3").read_bytes() == tone_mp3(SENTENCES)
 
 
-async def test_say_plays_through_an_audio_device_and_writes_nothing(
-    serve: Serve, tmp_path: Path
+async def test_say_plays_through_an_audio_device_and_reports_what_was_played(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, _ = await serve(ScriptedLLM(SENTENCES))
+    received: list[dict[str, Any]] = []
+    receive_text = Session.receive_text
+
+    async def recording(session: Session, raw: str) -> None:
+        received.append(json.loads(raw))
+        await receive_text(session, raw)
+
+    monkeypatch.setattr(Session, "receive_text", recording)
+    url, _ = await serve(ScriptedLLM(SENTENCES), tts=ToneTTS(piece_ms=100))  # 4 frames each
     args = ("say", "--url", url, "--audio-backend", "null", "go")
     code, stdout, stderr = await run_cli(*args, cwd=tmp_path)
     assert code == 0, stderr
     assert "playing through Null" in stdout
     assert "  [3] Four is last." in stdout and "done: 4 sentences" in stdout
     assert not (tmp_path / "out").exists()
+    played = [m for m in received if m["action"] == "played"]
+    assert played and {m["turn"] for m in played} == {"cli1"}
+    seqs = [m["seq"] for m in played]
+    assert seqs == sorted(set(seqs)) and seqs[0] >= 0
 
 
 async def test_say_reports_a_refused_prompt(serve: Serve, tmp_path: Path) -> None:
