@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from tests import conftest
 from tests.conftest import EVENT_TIMEOUT, ScriptedLLM, eventually
+from voicechat.client import websocket_url
 from voicechat.llm.base import LLMBackend
 from voicechat.playback import playback_backends
 from voicechat.server import SESSIONS, create_app
@@ -146,6 +147,20 @@ async def test_say_reports_an_unreachable_server(tmp_path: Path) -> None:
     code, _, stderr = await run_cli("say", "--url", "ws://127.0.0.1:9/ws", "go", cwd=tmp_path)
     assert code == 1
     assert "cannot connect to ws://127.0.0.1:9/ws" in stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("ws://127.0.0.1:8765/ws", "ws://127.0.0.1:8765/ws"),
+        ("http://127.0.0.1:8765", "ws://127.0.0.1:8765/ws"),
+        ("https://voice.example/", "wss://voice.example/ws"),
+        ("127.0.0.1:9000", "ws://127.0.0.1:9000/ws"),
+        ("ws://host/custom/path", "ws://host/custom/path"),
+    ],
+)
+def test_url_names_the_websocket(given: str, url: str) -> None:
+    assert websocket_url(given) == url
 
 
 async def test_chat_keeps_one_session_for_every_turn(serve: Serve, tmp_path: Path) -> None:

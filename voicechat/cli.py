@@ -170,8 +170,6 @@ async def say(
     async with _connect(args, overrides=overrides) as voice:
         _connected(view, voice.info)
         async with _output(args, voice.info, view) as output:
-            if terminal.is_tty:
-                view.note(KEYS_HELP)
             conversation = Conversation(
                 voice, output=output, view=view, terminal=terminal, voice_name=args.voice
             )
