@@ -1,38 +1,62 @@
-"""Command line: ``voicechat serve`` runs the server, ``voicechat demo`` answers a sample
-prompt offline and writes the speech to an MP3 file."""
+"""Command line: ``serve`` runs the server; ``say`` speaks the answer to one prompt, ``chat``
+holds a spoken conversation, ``demo`` answers a sample prompt offline. ``say``, ``chat`` and
+``demo`` talk to a server at ``--url``, or start one in this process when none is given."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import json
 import logging
+import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import aiohttp
+import miniaudio
 from aiohttp import web
 
+from voicechat.audio_file import save_audio
+from voicechat.client import ConnectionFailed, ServerInfo, VoiceConnection, local_server
 from voicechat.config import Settings, add_arguments, load_settings
-from voicechat.errors import ConfigError
+from voicechat.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
+from voicechat.conversation import Conversation
+from voicechat.errors import ConfigError, VoicechatError
+from voicechat.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.server import create_app
 
 DEMO_PROMPT = "Tell me about the voicechat demo."
+BROWSER_HINT = "for the browser page: `make serve`, then open http://127.0.0.1:8765/"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicechat", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the server")
-    add_arguments(serve)
-    demo = commands.add_parser("demo", help="answer a sample prompt offline into an MP3 file")
+    add_arguments(commands.add_parser("serve", help="run the server"))
+    say = commands.add_parser("say", help="speak the answer to one prompt")
+    say.add_argument("prompt")
+    _client_arguments(say, out="write the speech to this file (.mp3, or .wav/.flac/.ogg)")
+    chat = commands.add_parser("chat", help="a spoken conversation, one prompt per line")
+    _client_arguments(chat)
+    chat.add_argument("--out-dir", type=Path, default=Path("out"), help="where chat-N.mp3 go")
+    demo = commands.add_parser("demo", help="answer a sample prompt offline, out loud or to a file")
     demo.add_argument("--prompt", default=DEMO_PROMPT)
-    demo.add_argument("--out", type=Path, default=Path("out/demo.mp3"))
-    add_arguments(demo)
+    _client_arguments(demo, out="write the speech to this file instead of playing it")
     return parser
+
+
+def _client_arguments(parser: argparse.ArgumentParser, *, out: str | None = None) -> None:
+    parser.add_argument("--url", help="server to talk to (ws://host:port/ws); default: in-process")
+    if out is not None:
+        parser.add_argument("--out", type=Path, help=out)
+    parser.add_argument(
+        "--audio-backend",
+        default=os.environ.get("VOICECHAT_AUDIO_BACKEND") or None,
+        help="play through this miniaudio backend (pulseaudio, alsa, coreaudio, wasapi, ...; "
+        "null: a silent device in real time) [VOICECHAT_AUDIO_BACKEND]",
+    )
+    add_arguments(parser)  # settings of the in-process server
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,15 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print=_listening(settings),
             )
             return 0
-        # The demo runs on the embedded default whatever keys the environment holds.
-        # Written to a file, the answer need not be paced to real time.
-        overrides = {"llm": args.llm or "replay", "lead": 0.0}
-        settings = load_settings(args, overrides=overrides)
-        _configure_logging(settings, quiet=True)
-        return demo(settings, prompt=args.prompt, out=args.out)
-    except ConfigError as exc:
-        print(f"voicechat: {exc.message}", file=sys.stderr)
-        return 2
+        command = {"say": say, "chat": chat, "demo": demo}[args.command]
+        return asyncio.run(command(args))
+    except (ConfigError, ConnectionFailed, VoicechatError) as exc:
+        print(f"voicechat: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        if sys.stdout.isatty():
+            print()  # leave the status line
+        return 130
 
 
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
@@ -74,54 +98,125 @@ def _listening(settings: Settings) -> Callable[[str], None]:
     return say
 
 
-def demo(settings: Settings, *, prompt: str, out: Path) -> int:
-    """Answer ``prompt`` through a server started in-process and write the speech to ``out``."""
-    audio, ttfa = asyncio.run(run_demo(settings, prompt=prompt))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(audio)
-    print(f"\ntime to first audio: {ttfa * 1000:.0f} ms")
-    print(f"wrote {len(audio)} bytes of MP3 speech to {out.resolve()}")
-    print("for the browser page: `make serve`, then open http://127.0.0.1:8765/")
-    return 0 if audio else 1
+@asynccontextmanager
+async def _connect(
+    args: argparse.Namespace, *, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[VoiceConnection]:
+    if args.url:
+        async with VoiceConnection.open(args.url) as voice:
+            yield voice
+        return
+    recording = (
+        getattr(args, "out", None) is not None or playback_backends(args.audio_backend) is None
+    )
+    if recording and args.lead is None:
+        # Written to a file, the answer need not be paced to real time.
+        overrides = {**(overrides or {}), "lead": 0.0}
+    settings = load_settings(args, overrides=overrides)
+    _configure_logging(settings, quiet=True)
+    async with local_server(settings) as url, VoiceConnection.open(url) as voice:
+        yield voice
 
 
-async def run_demo(settings: Settings, *, prompt: str) -> tuple[bytes, float]:
-    """Start the server on a free loopback port and ask ``prompt`` over the real WebSocket,
-    printing the answer as it streams; return the MP3 and the time to first audio."""
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
+@asynccontextmanager
+async def _output(
+    args: argparse.Namespace, info: ServerInfo, view: TurnView
+) -> AsyncIterator[Output]:
+    """A speaker when this machine can play and no file was asked for, else a recorder."""
+    output: Output
+    if getattr(args, "out", None) is not None:
+        output = Recorder()
+    elif (backends := playback_backends(args.audio_backend)) is None:
+        view.note("no audio output device found: the speech goes to a file")
+        output = Recorder()
+    else:
+        try:
+            output = Speaker(sample_rate=info.sample_rate, backends=backends or None)
+            view.note(f"playing through {output.backend}")
+        except miniaudio.MiniaudioError as exc:
+            view.note(f"cannot open the audio device ({exc}): the speech goes to a file")
+            output = Recorder()
     try:
-        return await _ask(f"http://127.0.0.1:{port}/ws", prompt)
+        yield output
     finally:
-        await runner.cleanup()
+        output.close()
 
 
-async def _ask(url: str, prompt: str) -> tuple[bytes, float]:
-    audio = bytearray()
-    ttfa = float("nan")
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        ready = json.loads(await ws.receive_str())
-        data = ready["data"]
-        rate = data["audio"]["sample_rate"]
-        print(f"connected: llm={data['llm']} tts={data['tts']} ({rate} Hz mp3)")
-        print(f"> {prompt}")
-        started = time.perf_counter()
-        await ws.send_json({"action": "start", "data": {"prompt": prompt}})
-        async for message in ws:
-            event = json.loads(message.data)
-            action = event["action"]
-            if action == "sentence":
-                print(f"  [{event['index']}] {event['data']}", flush=True)
-            elif action == "audio":
-                if not audio:
-                    ttfa = time.perf_counter() - started
-                audio += base64.b64decode(event["data"])
-            elif action == "error":
-                print(f"  error: {event['data']['message']}", file=sys.stderr)
-            elif action == "done":
-                summary = event["data"]
-                print(f"done: {summary['sentences']} sentences, {summary['audio_ms']} ms of audio")
-                break
-    return bytes(audio), ttfa
+def _view() -> TurnView:
+    live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    return LiveView() if live else PlainView()
+
+
+def _connected(view: TurnView, info: ServerInfo) -> None:
+    view.note(f"connected: llm={info.llm} tts={info.tts} ({info.sample_rate} Hz mp3)")
+
+
+def _save(view: TurnView, output: Output, path: Path) -> None:
+    if not isinstance(output, Recorder):
+        return
+    mp3 = output.take()
+    if not mp3:
+        view.note("no audio was received; nothing written")
+        return
+    saved = save_audio(mp3, path)
+    view.note(
+        f"wrote {saved.bytes} bytes of speech ({saved.duration_ms / 1000:.1f} s) "
+        f"to {saved.path.resolve()}"
+    )
+
+
+async def say(
+    args: argparse.Namespace,
+    *,
+    overrides: dict[str, Any] | None = None,
+    default_out: Path = Path("out/answer.mp3"),
+) -> int:
+    """Speak the answer to ``args.prompt``; 0 when it was spoken or stopped, 1 when refused."""
+    view, terminal = _view(), Terminal()
+    async with _connect(args, overrides=overrides) as voice:
+        _connected(view, voice.info)
+        async with _output(args, voice.info, view) as output:
+            conversation = Conversation(
+                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+            )
+            outcome = await conversation.ask(args.prompt)
+            _save(view, output, args.out or default_out)
+    return 1 if outcome.ended == "failed" else 0
+
+
+async def chat(args: argparse.Namespace) -> int:
+    """One session, many turns: a prompt per line of input until its end (or q)."""
+    view, terminal = _view(), Terminal()
+    async with _connect(args) as voice:
+        _connected(view, voice.info)
+        async with _output(args, voice.info, view) as output:
+            conversation = Conversation(
+                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+            )
+            view.note("one prompt per line; end of input (Ctrl-D) quits")
+            if terminal.is_tty:
+                view.note(f"while it speaks: {KEYS_HELP}")
+            turns = 0
+            while True:
+                if terminal.is_tty:
+                    print("you> ", end="", flush=True)
+                line = await terminal.read_line()
+                if line is None:
+                    break
+                if not line.strip():
+                    continue
+                turns += 1
+                outcome = await conversation.ask(line.strip(), echo=not terminal.is_tty)
+                _save(view, output, args.out_dir / f"chat-{turns}.mp3")
+                if outcome.quit:
+                    break
+    return 0
+
+
+async def demo(args: argparse.Namespace) -> int:
+    """``say`` on the embedded default (replayed LLM, Piper), whatever keys are in the env."""
+    code = await say(
+        args, overrides={"llm": args.llm or "replay"}, default_out=Path("out/demo.mp3")
+    )
+    print(BROWSER_HINT)
+    return code

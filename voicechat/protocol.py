@@ -77,6 +77,11 @@ def parse_client_message(raw: str, *, max_prompt_chars: int) -> ClientMessage:
     return control
 
 
+def parse_start(data: Any, *, max_prompt_chars: int) -> Start:
+    """Validate the ``data`` of a ``start`` (also the body of ``POST /v1/speak``)."""
+    return _parse_start(data, max_prompt_chars=max_prompt_chars)
+
+
 def _parse_start(data: Any, *, max_prompt_chars: int) -> Start:
     if not isinstance(data, dict):
         raise BadRequest('start needs "data": {"prompt": "..."}')

@@ -41,6 +41,9 @@ def create_app(
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/healthz", health_handler)
+    from voicechat.http_speak import speak_handler  # it imports this module's AppKeys
+
+    app.router.add_post("/v1/speak", speak_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
         app.router.add_static("/", settings.web_dir, show_index=False)

@@ -1,0 +1,142 @@
+"""The client side of the WebSocket protocol, for the CLI and anyone scripting voicechat.
+
+    async with local_server(settings) as url, VoiceConnection.open(url) as voice:
+        await voice.start("Hello", turn_id="a")
+        while (event := await voice.receive()) is not None: ...
+
+One reader (whoever calls :meth:`VoiceConnection.receive`), one writer (:meth:`send`, locked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from aiohttp import web
+
+from voicechat.config import Settings
+from voicechat.server import create_app
+
+READY_TIMEOUT = 30.0  # seconds for the server's `ready` after connecting
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the server said in ``ready``."""
+
+    session: str
+    llm: str
+    tts: str
+    sample_rate: int
+    voices: tuple[str, ...]
+
+    @classmethod
+    def from_ready(cls, event: dict[str, Any]) -> ServerInfo:
+        data = event["data"]
+        return cls(
+            session=data["session"],
+            llm=data["llm"],
+            tts=data["tts"],
+            sample_rate=int(data["audio"]["sample_rate"]),
+            voices=tuple(data["voices"]),
+        )
+
+
+class ConnectionFailed(Exception):
+    """The server could not be reached or did not speak the protocol."""
+
+
+def websocket_url(url: str) -> str:
+    """``http://host:port`` or ``ws://host:port/ws`` → the WebSocket URL (``/ws`` when no path)."""
+    parts = urlsplit(url if "://" in url else f"ws://{url}")
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path if parts.path not in ("", "/") else "/ws"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+class VoiceConnection:
+    """One session with a voicechat server."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, info: ServerInfo) -> None:
+        self._ws = ws
+        self.info = info
+        self._send_lock = asyncio.Lock()
+
+    @staticmethod
+    @asynccontextmanager
+    async def open(url: str) -> AsyncIterator[VoiceConnection]:
+        """Connect, wait for ``ready``, and close the socket on the way out."""
+        target = websocket_url(url)
+        async with aiohttp.ClientSession() as http:
+            try:
+                ws = await http.ws_connect(target, autoping=True)
+            except (aiohttp.ClientError, OSError) as exc:
+                raise ConnectionFailed(f"cannot connect to {target}: {exc}") from exc
+            async with ws:
+                try:
+                    ready = await ws.receive_json(timeout=READY_TIMEOUT)
+                    info = ServerInfo.from_ready(ready)
+                except (TypeError, ValueError, KeyError, TimeoutError) as exc:
+                    raise ConnectionFailed(f"{target} did not say `ready`: {exc!r}") from exc
+                yield VoiceConnection(ws, info)
+
+    async def send(self, action: str, data: Any = None, **meta: Any) -> None:
+        message: dict[str, Any] = {"action": action, **meta}
+        if data is not None:
+            message["data"] = data
+        async with self._send_lock:
+            if self._ws.closed:
+                raise ConnectionFailed("the connection to the server is closed")
+            try:
+                await self._ws.send_str(json.dumps(message, ensure_ascii=False))
+            except ConnectionError as exc:
+                raise ConnectionFailed(f"the connection to the server was lost: {exc}") from exc
+
+    async def start(
+        self, prompt: str, *, voice: str | None = None, turn_id: str | None = None
+    ) -> None:
+        data: dict[str, Any] = {"prompt": prompt}
+        if voice is not None:
+            data["voice"] = voice
+        if turn_id is not None:
+            data["id"] = turn_id
+        await self.send("start", data)
+
+    async def pause(self) -> None:
+        await self.send("pause")
+
+    async def resume(self) -> None:
+        await self.send("resume")
+
+    async def stop(self) -> None:
+        await self.send("stop")
+
+    async def played(self, turn: str, seq: int) -> None:
+        await self.send("played", turn=turn, seq=seq)
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next server event, or None once the socket is closed."""
+        message = await self._ws.receive()
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            return None
+        event: dict[str, Any] = json.loads(message.data)
+        return event
+
+
+@asynccontextmanager
+async def local_server(settings: Settings) -> AsyncIterator[str]:
+    """Run the server in this process on a free loopback port; yield its WebSocket URL."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        yield f"ws://127.0.0.1:{port}/ws"
+    finally:
+        await runner.cleanup()
