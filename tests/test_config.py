@@ -11,10 +11,10 @@ from voicechat.config import Settings, load_settings
 from voicechat.errors import ConfigError
 
 
-def test_defaults_need_no_key_and_use_replay_and_piper() -> None:
+def test_defaults_need_no_key_and_use_replay_and_the_edge_piper_chain() -> None:
     settings = load_settings(environ={})
     assert (settings.host, settings.port) == ("127.0.0.1", 8765)
-    assert settings.llm_backend == "replay" and settings.tts == "piper"
+    assert settings.llm_backend == "replay" and settings.tts == "edge,piper"
 
 
 def test_environment_variables_set_every_field() -> None:

@@ -48,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print=_listening(settings),
             )
             return 0
-        # The demo runs on the embedded default whatever keys the environment holds.
-        settings = load_settings(args, overrides={"llm": args.llm or "replay", "port": 8765})
+        # The demo runs on the embedded default (offline: replay and piper) whatever keys
+        # the environment holds, unless a flag says otherwise.
+        overrides = {"llm": args.llm or "replay", "tts": args.tts or "piper", "port": 8765}
+        settings = load_settings(args, overrides=overrides)
         _configure_logging(settings, quiet=True)
         return demo(settings, prompt=args.prompt, out=args.out)
     except ConfigError as exc:

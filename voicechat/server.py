@@ -15,6 +15,7 @@ from voicechat.errors import BadRequest
 from voicechat.llm.base import LLMBackend, create_llm
 from voicechat.session import Session, SessionConfig
 from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.tts.catalog import describe_voices
 
 log = logging.getLogger("voicechat.server")
 
@@ -36,6 +37,7 @@ def create_app(
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/healthz", health_handler)
+    app.router.add_get("/voices", voices_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
         app.router.add_static("/", settings.web_dir, show_index=False)
@@ -85,6 +87,12 @@ async def health_handler(request: web.Request) -> web.Response:
     )
 
 
+async def voices_handler(request: web.Request) -> web.Response:
+    tts = request.app[TTS]
+    voices = await describe_voices(tts)
+    return web.json_response({"tts": tts.name, "voices": [v.as_json() for v in voices]})
+
+
 def session_config(settings: Settings) -> SessionConfig:
     return SessionConfig(
         system_prompt=settings.system_prompt,
@@ -93,6 +101,7 @@ def session_config(settings: Settings) -> SessionConfig:
         first_clause_chars=settings.first_clause_chars,
         max_chunk_chars=settings.max_chunk_chars,
         max_prompt_chars=settings.max_prompt_chars,
+        history_turns=settings.history_turns,
     )
 
 
