@@ -98,6 +98,9 @@ class EdgeUpstream:
                 self.completed += 1
             else:
                 self.client_gone += 1
+        except (ConnectionError, asyncio.CancelledError):  # aiohttp cancels us when it sees
+            self.client_gone += 1  # the client's socket close
+            raise
         finally:
             self.open -= 1
             await ws.close()

@@ -102,7 +102,11 @@ def describe(exc: BaseException) -> str:
 
 class _BoundedConnector(aiohttp.TCPConnector):
     """A connector whose connect (DNS, TCP and TLS together) gives up after ``timeout``:
-    offline, a resolver may hang far longer than a listener waits for the first word."""
+    offline, a resolver may hang far longer than a listener waits for the first word.
+
+    The library closes its session's connector when the session ends, then opens a second
+    session with the same connector to retry a 403; so ``close`` leaves it open and its
+    owner closes it with :meth:`shutdown`."""
 
     def __init__(self, *, timeout: float) -> None:
         super().__init__()
@@ -114,6 +118,12 @@ class _BoundedConnector(aiohttp.TCPConnector):
                 return await super().connect(*args, **kwargs)
         except TimeoutError as exc:
             raise aiohttp.ServerTimeoutError("connecting took too long") from exc
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        await super().close()
 
 
 class EdgeTTS:
@@ -150,10 +160,12 @@ class EdgeTTS:
         """The service's voice list (looked up at most once a day), else the known ones."""
         if time.monotonic() >= self._next_lookup:
             try:
-                async with asyncio.timeout(self._connect_timeout + self._idle_timeout):
-                    listed = await edge_tts.list_voices(
-                        connector=_BoundedConnector(timeout=self._connect_timeout)
-                    )
+                connector = _BoundedConnector(timeout=self._connect_timeout)
+                try:
+                    async with asyncio.timeout(self._connect_timeout + self._idle_timeout):
+                        listed = await edge_tts.list_voices(connector=connector)
+                finally:
+                    await connector.shutdown()
                 self._catalog = [
                     VoiceInfo(v["ShortName"], self.name, v.get("Locale"), v.get("Gender"))
                     for v in listed
@@ -175,24 +187,28 @@ class EdgeTTS:
             raise TTSFailed(f"unknown edge voice {name!r}", backend=self.name)
         if not has_speech(text):
             return
-        communicate = edge_tts.Communicate(
-            text,
-            name,
-            rate=self._rate,
-            pitch=self._pitch,
-            volume=self._volume,
-            connector=_BoundedConnector(timeout=self._connect_timeout),
-            connect_timeout=max(1, math.ceil(self._connect_timeout)),
-            receive_timeout=max(1, math.ceil(self._idle_timeout)),
-        )
         async with self._slots:
+            connector = _BoundedConnector(timeout=self._connect_timeout)
+            communicate = edge_tts.Communicate(
+                text,
+                name,
+                rate=self._rate,
+                pitch=self._pitch,
+                volume=self._volume,
+                connector=connector,
+                connect_timeout=max(1, math.ceil(self._connect_timeout)),
+                receive_timeout=max(1, math.ceil(self._idle_timeout)),
+            )
             aligner = FrameAligner()
             received = 0
-            async with contextlib.aclosing(communicate.stream()) as chunks:
-                while (audio := await self._next_audio(chunks)) is not None:
-                    received += len(audio)
-                    if frames := aligner.feed(audio):
-                        yield frames
+            try:
+                async with contextlib.aclosing(communicate.stream()) as chunks:
+                    while (audio := await self._next_audio(chunks)) is not None:
+                        received += len(audio)
+                        if frames := aligner.feed(audio):
+                            yield frames
+            finally:
+                await connector.shutdown()
             # The library counts audio into cumulative_audio_bytes only on `turn.end`.
             if communicate.state["cumulative_audio_bytes"] != received:
                 raise TTSFailed(
@@ -204,17 +220,18 @@ class EdgeTTS:
     async def _next_audio(self, chunks: AsyncGenerator[Any, None]) -> bytes | None:
         """The next audio bytes of the stream; None at its end."""
         while True:
+            deadline = asyncio.timeout(self._idle_timeout)
             try:
-                async with asyncio.timeout(self._idle_timeout):
+                async with deadline:
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 return None
             except edge_errors.NoAudioReceived as exc:
                 raise NoAudio("the edge service sent no audio", backend=self.name) from exc
-            except TimeoutError as exc:
-                message = f"the edge service sent nothing for {self._idle_timeout:g} s"
-                raise TTSFailed(message, backend=self.name) from exc
             except (edge_errors.EdgeTTSException, aiohttp.ClientError, OSError) as exc:
+                if deadline.expired():
+                    message = f"the edge service sent nothing for {self._idle_timeout:g} s"
+                    raise TTSFailed(message, backend=self.name) from exc
                 raise TTSFailed(describe(exc), backend=self.name) from exc
             if chunk["type"] == "audio":
                 return bytes(chunk["data"])
