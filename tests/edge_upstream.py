@@ -60,6 +60,7 @@ class EdgeUpstream:
     voices: bytes = field(default_factory=lambda: (SAMPLES / "edge-voices.json").read_bytes())
     chunk_bytes: int = 1500  # audio message size: not aligned to MP3 frames, like the service
     handshake_status: int | None = None
+    refuse_after: int = 0  # handshakes accepted before handshake_status applies
     voices_status: int | None = None
     fault: EdgeFault | None = None
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -87,7 +88,7 @@ class EdgeUpstream:
         missing = [p for p in REQUIRED_PARAMS if p not in request.query]
         if missing:
             return web.Response(status=400, text=f"missing {missing}")
-        if self.handshake_status is not None:
+        if self.handshake_status is not None and self.handshakes > self.refuse_after:
             return web.Response(status=self.handshake_status)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
