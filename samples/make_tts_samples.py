@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from voicechat.audio import encode_mp3, iter_frames
-from voicechat.tts.piper import create
 from voicechat.config import Settings
+from voicechat.tts.piper import create
 from voicechat.tts.resample import resample_pcm16
 
 TEXT = "The capital of France is Paris."

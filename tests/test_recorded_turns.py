@@ -16,7 +16,7 @@ from tests.conftest import test_settings as settings_for
 from tests.edge_upstream import EdgeUpstream, spoken_text
 from tests.test_guarantees import mp3_of
 from tests.upstream import Upstream
-from voicechat.audio import iter_frames
+from voicechat.audio import duration_ms, iter_frames
 from voicechat.llm.openai import OpenAILLM
 from voicechat.tts.base import TTSBackend, create_tts
 from voicechat.tts.mp3stream import FrameAligner
@@ -53,7 +53,7 @@ async def test_an_edge_turn_delivers_the_recorded_mp3_byte_for_byte(
     assert sorted(spoken_text(s) for s in edge_upstream.ssml) == sorted(sentences)
     assert len(sentences) == 2
     assert mp3_of(events) == edge_upstream.audio * 2  # the recording, once per sentence
-    assert events[-1]["data"]["audio_ms"] == 2 * 1920
+    assert events[-1]["data"]["audio_ms"] == 2 * duration_ms(edge_upstream.audio)
 
 
 async def test_an_openai_tts_turn_delivers_the_recordings_audio_frames(
