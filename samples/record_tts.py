@@ -2,7 +2,7 @@
 
     .venv/bin/python samples/record_tts.py edge "The capital of France is Paris."
     .venv/bin/python samples/record_tts.py edge-voices
-    OPENAI_API_KEY=sk-... .venv/bin/python samples/record_tts.py openai "The capital of France is Paris."
+    OPENAI_API_KEY=sk-... .venv/bin/python samples/record_tts.py openai "Hello there."
 
 ``edge`` writes edge-speech.mp3: the audio bytes of every ``audio`` message of Microsoft's
 read-aloud service, in order, as the edge-tts library received them. ``edge-voices`` writes

@@ -229,3 +229,33 @@ async def test_voices_still_answers_when_the_service_list_is_unavailable(
     response = await http.get("/voices")
     names = [v["name"] for v in (await response.json())["voices"]]
     assert response.status == 200 and "en-US-EmmaMultilingualNeural" in names
+
+
+async def test_an_edge_service_gone_quiet_gives_tts_failed_and_the_session_goes_on(
+    edge_upstream: EdgeUpstream, voice_client: ClientFactory, backends: list[TTSBackend]
+) -> None:
+    client, _ = await voice_client(tts=make(backends, "edge", tts_idle_timeout=0.2))
+    edge_upstream.fault = "hang"
+    events = await client.turn(CAPITAL)
+    errors = [e["data"] for e in events if e["action"] == "error"]
+    assert errors and all("sent nothing" in e["message"] for e in errors)
+    edge_upstream.fault = None
+    assert mp3_of(await client.turn(CAPITAL)) == edge_upstream.audio * 2
+
+
+@pytest.mark.parametrize(("status", "fault"), [(500, None), (401, None), (None, "empty")])
+async def test_a_failing_speech_endpoint_gives_tts_failed_and_the_session_goes_on(
+    upstream: tuple[Upstream, str],
+    voice_client: ClientFactory,
+    backends: list[TTSBackend],
+    status: int | None,
+    fault: Any,
+) -> None:
+    state, url = upstream
+    client, _ = await voice_client(tts=make(backends, "openai", openai_base_url=url))
+    state.fail_status, state.speech_fault = status, fault
+    events = await client.turn(CAPITAL)
+    assert [e["data"]["code"] for e in events if e["action"] == "error"] == ["tts_failed"] * 2
+    assert events[-1]["action"] == "done" and audio_of(events) == []
+    state.fail_status, state.speech_fault = None, None
+    assert mp3_of(await client.turn(CAPITAL)) == FrameAligner().feed(state.speech_mp3) * 2
