@@ -62,3 +62,10 @@ def test_bad_settings_are_refused_with_a_clear_error(environ: dict[str, str]) ->
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_serve_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):  # help texts with "%" must not break argparse's formatting
+        build_parser().parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "--edge-rate" in text and "+10%" in text and "--history-turns" in text

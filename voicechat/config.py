@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=None,
-            help=f"{f.metadata['help']} [VOICECHAT_{f.name.upper()}]",
+            help=f"{f.metadata['help']} [VOICECHAT_{f.name.upper()}]".replace("%", "%%"),
         )
 
 
