@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from tests.edge_upstream import EDGE_PATH, VOICES_PATH, EdgeUpstream
+from tests.upstream import Upstream
 from voicechat.config import Settings
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.server import create_app
@@ -173,3 +175,31 @@ async def eventually(condition: Callable[[], bool], *, within: float = EVENT_TIM
 
 def audio_of(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["action"] == "audio"]
+
+
+# Loopback upstreams -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: Any) -> tuple[Upstream, str]:
+    """The loopback OpenAI-compatible endpoint and its base URL (``.../v1``)."""
+    state = Upstream(SAMPLES / "llm")
+    server: TestServer = await aiohttp_server(state.app())
+    return state, str(server.make_url("/v1"))
+
+
+@pytest.fixture
+async def edge_upstream(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch) -> EdgeUpstream:
+    """The loopback Edge read-aloud service, with edge-tts pointed at it (its URLs are the
+    only thing patched)."""
+    import edge_tts.communicate
+    import edge_tts.voices
+
+    state = EdgeUpstream()
+    server: TestServer = await aiohttp_server(state.app())
+    token = edge_tts.constants.TRUSTED_CLIENT_TOKEN
+    wss = f"{server.make_url(EDGE_PATH)}?TrustedClientToken={token}".replace("http", "ws", 1)
+    voices = f"{server.make_url(VOICES_PATH)}?trustedclienttoken={token}"
+    monkeypatch.setattr(edge_tts.communicate, "WSS_URL", wss)
+    monkeypatch.setattr(edge_tts.voices, "VOICE_LIST", voices)
+    return state

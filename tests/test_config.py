@@ -11,10 +11,10 @@ from voicechat.config import Settings, load_settings
 from voicechat.errors import ConfigError
 
 
-def test_defaults_need_no_key_and_use_replay_and_piper() -> None:
+def test_defaults_need_no_key_and_use_replay_and_the_edge_piper_chain() -> None:
     settings = load_settings(environ={})
     assert (settings.host, settings.port) == ("127.0.0.1", 8765)
-    assert settings.llm_backend == "replay" and settings.tts == "piper"
+    assert settings.llm_backend == "replay" and settings.tts == "edge,piper"
 
 
 def test_environment_variables_set_every_field() -> None:
@@ -62,3 +62,10 @@ def test_bad_settings_are_refused_with_a_clear_error(environ: dict[str, str]) ->
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_serve_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):  # help texts with "%" must not break argparse's formatting
+        build_parser().parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "--edge-rate" in text and "+10%" in text and "--history-turns" in text

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import SAMPLES, ClientFactory, eventually
-from tests.upstream import Upstream
 from voicechat.errors import LLMFailed
 from voicechat.llm.base import ChatMessage, chunk_text
 from voicechat.llm.openai import OpenAILLM
@@ -26,13 +25,6 @@ def ask(prompt: str) -> list[ChatMessage]:
 
 async def collect(stream: AsyncIterator[str]) -> str:
     return "".join([delta async for delta in stream])
-
-
-@pytest.fixture
-async def upstream(aiohttp_server: Any) -> AsyncIterator[tuple[Upstream, str]]:
-    state = Upstream(SAMPLES / "llm")
-    server = await aiohttp_server(state.app())
-    yield state, str(server.make_url("/v1"))
 
 
 @pytest.fixture

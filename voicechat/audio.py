@@ -65,6 +65,11 @@ def _parse_header(data: bytes, offset: int) -> Mp3Frame | None:
     return Mp3Frame(offset=offset, length=length, sample_rate=sample_rate, samples=samples)
 
 
+def frame_at(data: bytes, offset: int) -> Mp3Frame | None:
+    """The MP3 frame whose header starts at ``offset`` (it may extend past ``data``), or None."""
+    return _parse_header(data, offset)
+
+
 def _skip_id3(data: bytes) -> int:
     if len(data) >= 10 and data[:3] == b"ID3":
         size = (data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9]

@@ -214,9 +214,12 @@ async def chat(args: argparse.Namespace) -> int:
 
 
 async def demo(args: argparse.Namespace) -> int:
-    """``say`` on the embedded default (replayed LLM, Piper), whatever keys are in the env."""
+    """``say`` on the embedded default (replayed LLM, Piper), whatever keys are in the env,
+    unless ``--llm``/``--tts`` say otherwise."""
     code = await say(
-        args, overrides={"llm": args.llm or "replay"}, default_out=Path("out/demo.mp3")
+        args,
+        overrides={"llm": args.llm or "replay", "tts": args.tts or "piper"},
+        default_out=Path("out/demo.mp3"),
     )
     print(BROWSER_HINT)
     return code

@@ -38,13 +38,25 @@ class Settings:
     openai_base_url: str | None = _opt(None, "OpenAI-compatible base URL (Ollama, vLLM, ...)")
     llm_timeout: float = _opt(30.0, "seconds to wait for the LLM's response headers")
     llm_idle_timeout: float = _opt(30.0, "seconds without a streamed chunk before giving up")
+    llm_retries: int = _opt(2, "LLM retries on 429/5xx/refused, only before the first token")
     system_prompt: str = _opt(SPEECH_SYSTEM_PROMPT, "system prompt sent with every turn")
+    history_turns: int = _opt(10, "earlier exchanges a session sends along (0: no memory)")
     replay_dir: Path = _opt(REPO_ROOT / "samples" / "llm", "recordings for the replay backend")
     replay_speed: float = _opt(1.0, "replay timing factor (2 = twice as fast, 0 = no delays)")
-    tts: str = _opt("piper", "TTS backend: piper or tone")
+    tts: str = _opt("edge,piper", "TTS backend or fallback chain: edge, openai, piper, tone")
     voice: str | None = _opt(None, "default voice (the backend's first voice when unset)")
     piper_voices_dir: Path | None = _opt(None, "folder with extra Piper *.onnx voices")
     piper_length_scale: float | None = _opt(None, "Piper speaking pace (<1 faster, >1 slower)")
+    edge_rate: str = _opt("+0%", "edge speaking rate, a signed percentage: -20%, +10%")
+    edge_pitch: str = _opt("+0Hz", "edge pitch, signed hertz: -5Hz, +10Hz")
+    edge_volume: str = _opt("+0%", "edge volume, a signed percentage")
+    openai_tts_model: str = _opt("gpt-4o-mini-tts", "speech model of the openai TTS backend")
+    openai_tts_base_url: str | None = _opt(None, "base URL for openai TTS (default: the LLM's)")
+    openai_tts_speed: float = _opt(1.0, "openai TTS speed, 0.25 to 4")
+    tts_connect_timeout: float = _opt(1.5, "seconds to connect to a TTS service")
+    tts_idle_timeout: float = _opt(10.0, "seconds a TTS service may send nothing mid-answer")
+    tts_connections: int = _opt(8, "parallel connections per TTS service (edge rate-limits floods)")
+    tts_cooldown: float = _opt(60.0, "seconds a failed backend of a chain is skipped")
     lookahead: int = _opt(2, "sentences synthesized ahead of the one being sent")
     first_clause_chars: int = _opt(30, "cut the first chunk at a clause after N chars (0: off)")
     max_chunk_chars: int = _opt(240, "longest chunk sent to the TTS in one request")
@@ -66,6 +78,12 @@ class Settings:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         if self.lookahead < 0:
             raise ConfigError("lookahead must be >= 0")
+        for name in ("history_turns", "llm_retries", "tts_cooldown"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        for name in ("tts_connect_timeout", "tts_idle_timeout", "tts_connections"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
         for name in ("max_prompt_chars", "max_message_bytes", "max_chunk_chars"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -104,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=None,
-            help=f"{f.metadata['help']} [VOICECHAT_{f.name.upper()}]",
+            help=f"{f.metadata['help']} [VOICECHAT_{f.name.upper()}]".replace("%", "%%"),
         )
 
 

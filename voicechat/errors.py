@@ -10,6 +10,7 @@
     ├── BackendError               an upstream failed; carries the backend's name
     │   ├── LLMFailed              (llm_failed)
     │   └── TTSFailed              (tts_failed)
+    │       └── NoAudio            the service answered without audio (tts_failed)
     └── ConfigError                bad settings at start-up (never sent on the wire)
 
 Vendor exceptions are translated at the backend boundary with ``raise ... from exc``.
@@ -70,6 +71,10 @@ class LLMFailed(BackendError):
 
 class TTSFailed(BackendError):
     code = "tts_failed"
+
+
+class NoAudio(TTSFailed):
+    """The TTS answered, but with no audio: for speakable text that is a failure too."""
 
 
 class ConfigError(VoicechatError):

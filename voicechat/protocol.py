@@ -175,3 +175,8 @@ def error_event(error: VoicechatError, *, turn: str | None = None, **extra: Any)
     if turn is not None:
         message["turn"] = turn
     return message
+
+
+def backend_event(turn: str, *, tts: str, reason: str) -> dict[str, Any]:
+    """The TTS backend speaking the chunks from here on changed (a fallback chain switched)."""
+    return {"action": "backend", "turn": turn, "data": {"tts": tts, "reason": reason}}

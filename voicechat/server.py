@@ -16,6 +16,7 @@ from voicechat.llm.base import LLMBackend, create_llm
 from voicechat.resume import SessionParking
 from voicechat.session import Session, SessionConfig
 from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.tts.catalog import describe_voices
 
 log = logging.getLogger("voicechat.server")
 
@@ -44,6 +45,7 @@ def create_app(
     from voicechat.http_speak import speak_handler  # it imports this module's AppKeys
 
     app.router.add_post("/v1/speak", speak_handler)
+    app.router.add_get("/voices", voices_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
         app.router.add_static("/", settings.web_dir, show_index=False)
@@ -94,6 +96,12 @@ async def health_handler(request: web.Request) -> web.Response:
     )
 
 
+async def voices_handler(request: web.Request) -> web.Response:
+    tts = request.app[TTS]
+    voices = await describe_voices(tts)
+    return web.json_response({"tts": tts.name, "voices": [v.as_json() for v in voices]})
+
+
 def session_config(settings: Settings) -> SessionConfig:
     return SessionConfig(
         system_prompt=settings.system_prompt,
@@ -109,6 +117,7 @@ def session_config(settings: Settings) -> SessionConfig:
         send_timeout=settings.send_timeout,
         resume_window=settings.resume_window,
         replay_bytes=settings.replay_bytes,
+        history_turns=settings.history_turns,
     )
 
 

@@ -19,9 +19,11 @@ from aiohttp import WSCloseCode, web
 
 from voicechat import protocol
 from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
-from voicechat.llm.base import ChatMessage, LLMBackend
+from voicechat.history import History
+from voicechat.llm.base import LLMBackend
 from voicechat.resume import ReplayBuffer
 from voicechat.tts.base import TTSBackend
+from voicechat.tts.speaker import Announcer, TurnSpeakers
 from voicechat.turn import Turn, TurnOptions
 
 log = logging.getLogger("voicechat.session")
@@ -44,6 +46,7 @@ class SessionConfig:
     send_timeout: float = 15.0
     resume_window: float = 30.0
     replay_bytes: int = 1 << 20
+    history_turns: int = 10
 
 
 class Session:
@@ -71,6 +74,9 @@ class Session:
         self._turn_task: asyncio.Task[None] | None = None
         self._turn_numbers = itertools.count(1)
         self._closed = False
+        self._history = History(config.system_prompt, max_turns=config.history_turns)
+        self._unrecorded: tuple[Turn, str] | None = None  # the last turn, until remembered
+        self._announcer = Announcer(tts)
 
     @property
     def turn_task(self) -> asyncio.Task[None] | None:
@@ -137,7 +143,7 @@ class Session:
             session_id=self.id,
             sample_rate=self._tts.sample_rate,
             llm=self._llm.name,
-            tts=self._tts.name,
+            tts=self._announcer.current,
             voices=self._tts.voices(),
         )
         ready["data"].update(
@@ -214,16 +220,13 @@ class Session:
             return
         await self._stop(ack_idle=False)  # barge-in: the old turn's `stopped` goes first
         turn_id = start.turn_id or f"t{next(self._turn_numbers)}"
-        messages: list[ChatMessage] = [
-            {"role": "system", "content": self._config.system_prompt},
-            {"role": "user", "content": start.prompt},
-        ]
+        speakers = self._announcer.for_turn()
         turn = Turn(
             turn_id,
-            messages,
+            self._history.messages_for(start.prompt),
             llm=self._llm,
-            tts=self._tts,
-            send=lambda message, hold: self.send(message, turn=turn, hold_while_paused=hold),
+            tts=speakers,
+            send=lambda message, hold: self._send_of(turn, speakers, message, hold),
             options=TurnOptions(
                 voice=voice,
                 lookahead=self._config.lookahead,
@@ -236,6 +239,7 @@ class Session:
             ),
         )
         self._turn = turn
+        self._unrecorded = (turn, start.prompt)
         self._turn_task = asyncio.create_task(
             self._run_turn(turn), name=f"session {self.id} turn {turn_id}"
         )
@@ -249,6 +253,28 @@ class Session:
             error = VoicechatError("internal error; the turn was abandoned")
             await self.send(protocol.error_event(error, turn=turn.id), turn=turn)
             turn.finished = True
+        finally:
+            self._remember(turn)
+
+    def _remember(self, turn: Turn) -> None:
+        """Put the turn's exchange in the history, once: the assistant said what was heard
+        (by the listener's playback clock when the turn was stopped)."""
+        if self._unrecorded is not None and self._unrecorded[0] is turn:
+            answer = turn.heard() if turn.stopped else " ".join(turn.spoken)
+            self._history.record(self._unrecorded[1], answer)
+            self._unrecorded = None
+
+    async def _send_of(
+        self, turn: Turn, speakers: TurnSpeakers, message: dict[str, Any], hold: bool
+    ) -> bool:
+        """Send a message of ``turn``, preceded by a ``backend`` event when its chunk is
+        spoken by another TTS backend than the client was last told about."""
+        switch = self._announcer.before(speakers, message)
+        if switch is not None:
+            if not await self.send(switch, turn=turn, hold_while_paused=hold):
+                return False
+            self._announcer.current = switch["data"]["tts"]
+        return await self.send(message, turn=turn, hold_while_paused=hold)
 
     def _live_turn(self) -> Turn | None:
         turn = self._turn
@@ -275,6 +301,7 @@ class Session:
             return
         turn.stopped = True  # from here on, send() drops everything of this turn
         await self._cancel_turn_task()
+        self._remember(turn)  # what was heard, cut where it stopped
         stopped = protocol.control_ack(
             "stopped", turn.id, spoken=" ".join(turn.spoken), heard=turn.heard()
         )

@@ -1,9 +1,16 @@
 """``openai``: any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, llama.cpp,
-vLLM) through the ``openai`` SDK's AsyncOpenAI, streaming."""
+vLLM) through the ``openai`` SDK's AsyncOpenAI, streaming.
+
+A request that fails before its first token (429, 408/409, 5xx, a refused or dropped
+connection) is retried ``retries`` times with exponential backoff; a 401 or 404 never is, and
+nothing is retried once text was yielded: the listener may already have heard it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -14,6 +21,8 @@ from voicechat.llm.base import ChatMessage
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
+
+log = logging.getLogger("voicechat.llm.openai")
 
 
 def describe(exc: BaseException) -> str:
@@ -33,6 +42,33 @@ def describe(exc: BaseException) -> str:
     return f"the LLM stream failed: {type(exc).__name__}"
 
 
+MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is reported, not waited for
+
+
+def retry_delay(exc: BaseException | None, attempt: int, *, backoff: float) -> float | None:
+    """Seconds to wait before retrying after ``exc`` (the cause of an LLMFailed), or None
+    when it is not worth retrying: bad key or model, a timeout already waited out, or a
+    server asking us to come back later than a listener would wait."""
+    delay = backoff * (1 << attempt)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if not (status in (408, 409, 429) or status >= 500):
+            return None
+        retry_after = exc.response.headers.get("retry-after")
+        try:
+            wanted = float(retry_after) if retry_after is not None else 0.0
+        except ValueError:
+            wanted = 0.0
+        return None if wanted > MAX_RETRY_AFTER else max(delay, wanted)
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return None
+    if isinstance(exc, openai.APIConnectionError | ConnectionError):
+        return delay
+    if exc is not None and not isinstance(exc, openai.OpenAIError):
+        return delay  # the HTTP body broke (an httpx error) before any text
+    return None
+
+
 class OpenAILLM:
     name = "openai"
 
@@ -45,9 +81,13 @@ class OpenAILLM:
         timeout: float = 30.0,
         idle_timeout: float = 30.0,
         http_client: Any = None,
+        retries: int = 2,
+        retry_backoff: float = 0.5,
     ) -> None:
         self.model = model
         self._idle_timeout = idle_timeout
+        self._retries = retries
+        self._backoff = retry_backoff
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -57,6 +97,28 @@ class OpenAILLM:
         )
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
+        attempt = 0
+        while True:
+            started = False
+            try:
+                async with contextlib.aclosing(self._attempt(messages)) as deltas:
+                    async for delta in deltas:
+                        started = True
+                        yield delta
+                return
+            except LLMFailed as exc:
+                delay = retry_delay(exc.__cause__, attempt, backoff=self._backoff)
+                if started or delay is None or attempt >= self._retries:
+                    raise
+                log.info(
+                    "LLM request failed before its first token (%s); retry in %.1f s",
+                    exc.message,
+                    delay,
+                )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
@@ -96,4 +158,5 @@ def create(settings: Settings) -> OpenAILLM:
         model=settings.llm_model,
         timeout=settings.llm_timeout,
         idle_timeout=settings.llm_idle_timeout,
+        retries=settings.llm_retries,
     )

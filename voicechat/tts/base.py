@@ -37,13 +37,24 @@ TTSFactory = Callable[["Settings"], TTSBackend]
 
 # name → "module:factory"; imported lazily so an unused backend costs nothing.
 TTS_BACKENDS: Final[dict[str, str]] = {
+    "edge": "voicechat.tts.edge:create",
+    "openai": "voicechat.tts.openai:create",
     "piper": "voicechat.tts.piper:create",
     "tone": "voicechat.tts.tone:create",
 }
 
 
 def create_tts(name: str, settings: Settings) -> TTSBackend:
-    """Build the backend registered as ``name``."""
+    """Build the backend registered as ``name``, or the fallback chain of a comma-separated
+    list of names (``edge,piper``)."""
+    if "," in name:
+        from voicechat.tts.fallback import FallbackTTS
+
+        names = [part.strip() for part in name.split(",")]
+        if not all(names):
+            raise ConfigError(f"empty name in the TTS chain {name!r}")
+        members = [create_tts(part, settings) for part in names]
+        return FallbackTTS(members, cooldown=settings.tts_cooldown)
     target = TTS_BACKENDS.get(name)
     if target is None:
         known = ", ".join(sorted(TTS_BACKENDS))

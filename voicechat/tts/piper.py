@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voicechat.audio import encode_mp3, split_frames
-from voicechat.errors import ConfigError, TTSFailed
+from voicechat.chunker import has_speech
+from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.tts.resample import resample_pcm16
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
@@ -40,6 +42,8 @@ class PiperTTS:
 
         if not voice_paths:
             raise ConfigError("piper has no voice model")
+        if length_scale is not None and length_scale <= 0:
+            raise ConfigError(f"piper length scale must be positive, got {length_scale}")
         self._paths = voice_paths
         self._loaded: dict[str, Any] = {}
         self._load = PiperVoice.load
@@ -47,7 +51,11 @@ class PiperTTS:
         # espeak-ng, which piper phonemizes with, keeps global state: one caller at a time.
         self._phonemize_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self.sample_rate = self._voice(self.voices()[0]).config.sample_rate
+        self.sample_rate: int = self._voice(self.voices()[0]).config.sample_rate
+
+    def use_sample_rate(self, rate: int) -> None:
+        """Encode at ``rate`` (the PCM is resampled first), e.g. to match a fallback chain."""
+        self.sample_rate = rate
 
     def voices(self) -> list[str]:
         return list(self._paths)
@@ -55,13 +63,7 @@ class PiperTTS:
     def _voice(self, name: str) -> Any:
         with self._load_lock:
             if name not in self._loaded:
-                voice = self._load(self._paths[name])
-                if self._loaded and voice.config.sample_rate != self.sample_rate:
-                    raise TTSFailed(
-                        f"voice {name!r} is {voice.config.sample_rate} Hz, not {self.sample_rate}",
-                        backend=self.name,
-                    )
-                self._loaded[name] = voice
+                self._loaded[name] = self._load(self._paths[name])
             return self._loaded[name]
 
     def _render(self, text: str, voice_name: str) -> bytes:
@@ -78,8 +80,10 @@ class PiperTTS:
                 audio = audio / peak
             pcm += (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         if not pcm:
-            raise TTSFailed(f"no audio for {text[:40]!r}", backend=self.name)
-        return encode_mp3(bytes(pcm), sample_rate=voice.config.sample_rate)
+            raise NoAudio(f"piper made no audio for {text[:40]!r}", backend=self.name)
+        rate = self.sample_rate  # every voice is encoded at the backend's one rate
+        pcm16 = resample_pcm16(bytes(pcm), from_rate=voice.config.sample_rate, to_rate=rate)
+        return encode_mp3(pcm16, sample_rate=rate)
 
     async def synthesize(
         self, text: str, *, voice: str | None = None
@@ -87,6 +91,8 @@ class PiperTTS:
         name = voice or self.voices()[0]
         if name not in self._paths:
             raise TTSFailed(f"unknown piper voice {name!r}", backend=self.name)
+        if not has_speech(text):
+            return
         try:
             mp3 = await asyncio.to_thread(self._render, text, name)
         except TTSFailed:

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from voicechat.audio import encode_mp3, split_frames
+from voicechat.chunker import has_speech
 from voicechat.errors import TTSFailed
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class ToneTTS:
     def voices(self) -> list[str]:
         return list(VOICES)
 
+    def use_sample_rate(self, rate: int) -> None:
+        self.sample_rate = rate
+
     def render(self, text: str, voice: str | None = None) -> bytes:
         """The whole MP3 for ``text`` (what ``synthesize`` yields, joined)."""
         base = VOICES[voice or "tone-low"]
@@ -61,6 +65,8 @@ class ToneTTS:
     ) -> AsyncGenerator[bytes, None]:
         if voice is not None and voice not in VOICES:
             raise TTSFailed(f"unknown voice {voice!r}", backend=self.name)
+        if not has_speech(text):
+            return
         if self._latency:
             await asyncio.sleep(self._latency)
         for index, piece in enumerate(
