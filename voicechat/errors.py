@@ -5,7 +5,8 @@
     │   ├── BadJson                (bad_json)
     │   ├── BadRequest             (bad_request)
     │   ├── UnknownAction          (unknown_action)
-    │   └── TooLarge               (too_large)
+    │   ├── TooLarge               (too_large)
+    │   └── RateLimited            (rate_limited)
     ├── BackendError               an upstream failed; carries the backend's name
     │   ├── LLMFailed              (llm_failed)
     │   └── TTSFailed              (tts_failed)
@@ -47,6 +48,12 @@ class UnknownAction(ProtocolError):
 
 class TooLarge(ProtocolError):
     code = "too_large"
+
+
+class RateLimited(ProtocolError):
+    """More control messages than the connection's token bucket allows; this one was ignored."""
+
+    code = "rate_limited"
 
 
 class BackendError(VoicechatError):

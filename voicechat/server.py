@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from voicechat import PROTOCOL_VERSION, __version__
+from voicechat import PROTOCOL_VERSION, __version__, logs
+from voicechat.access import AccessLog, access_middleware, refuse_when_full
 from voicechat.config import Settings
 from voicechat.errors import BadRequest
+from voicechat.limits import TokenBucket, receive_until_idle
 from voicechat.llm.base import LLMBackend, create_llm
+from voicechat.metrics import METRICS, Metrics, metrics_handler
 from voicechat.session import Session, SessionConfig
 from voicechat.tts.base import TTSBackend, create_tts
 
@@ -22,6 +26,7 @@ SETTINGS = web.AppKey("settings", Settings)
 LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
+CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's answer to our close frame
 
 
 def create_app(
@@ -29,13 +34,19 @@ def create_app(
 ) -> web.Application:
     """Build the app. Backends not passed in are created from ``settings`` at start-up
     (Piper loads its voice then, not on the first prompt) and closed at clean-up."""
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    app = web.Application(
+        client_max_size=settings.max_message_bytes,
+        middlewares=[access_middleware(settings)],
+        handler_args={"access_log_class": AccessLog},
+    )
     app[SETTINGS] = settings
     app[SESSIONS] = set()
+    app[METRICS] = Metrics(active_sessions=lambda: len(app[SESSIONS]))
     app.cleanup_ctx.append(_backends(llm, tts))
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/healthz", health_handler)
+    app.router.add_get("/metrics", metrics_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
         app.router.add_static("/", settings.web_dir, show_index=False)
@@ -62,9 +73,13 @@ def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
 
 async def _close_sessions(app: web.Application) -> None:
     sessions: list[Session] = [*app[SESSIONS]]
-    await asyncio.gather(
-        *(s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions)
+    closing = (
+        s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions
     )
+    # A client that never answers our close frame must not hold the exit up.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(app[SETTINGS].shutdown_timeout):
+            await asyncio.gather(*closing)
 
 
 async def index_handler(request: web.Request) -> web.FileResponse:
@@ -100,17 +115,32 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     settings = app[SETTINGS]
     ws = web.WebSocketResponse(
+        timeout=CLOSE_TIMEOUT,
         heartbeat=settings.heartbeat,
         max_msg_size=settings.max_message_bytes,
         compress=False,  # base64 MP3 does not deflate; compression would only cost CPU
     )
     await ws.prepare(request)
-    session = Session(ws, llm=app[LLM], tts=app[TTS], config=session_config(settings))
+    sessions = len(app[SESSIONS])
+    if await refuse_when_full(request, ws, sessions=sessions, max_sessions=settings.max_sessions):
+        return ws
+    session = Session(
+        ws,
+        llm=app[LLM],
+        tts=app[TTS],
+        config=session_config(settings),
+        limiter=TokenBucket(rate=settings.control_rate, burst=settings.control_burst),
+        metrics=app[METRICS].session(llm=app[LLM].name, tts=app[TTS].name),
+    )
     app[SESSIONS].add(session)
+    logs.bind_session(session.id)
     log.info("session %s: connected", session.id)
+    messages = receive_until_idle(
+        ws, idle_timeout=settings.idle_timeout, turn_task=lambda: session.turn_task
+    )
     try:
         await session.hello()
-        async for message in ws:
+        async for message in messages:
             if message.type is WSMsgType.TEXT:
                 await session.receive_text(message.data)
             elif message.type is WSMsgType.BINARY:
@@ -120,6 +150,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             elif message.type is WSMsgType.ERROR:
                 log.info("session %s: socket error %s", session.id, ws.exception())
     finally:
+        await messages.aclose()
         app[SESSIONS].discard(session)
         # aiohttp may cancel this handler when the peer goes away; the clean-up must still run.
         await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))

@@ -16,9 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from voicechat import protocol
+from voicechat import logs, protocol
 from voicechat.errors import BadRequest, ProtocolError, VoicechatError
+from voicechat.limits import TokenBucket
 from voicechat.llm.base import ChatMessage, LLMBackend
+from voicechat.metrics import SessionMetrics
 from voicechat.tts.base import TTSBackend
 from voicechat.turn import Turn, TurnOptions
 
@@ -45,6 +47,8 @@ class Session:
         llm: LLMBackend,
         tts: TTSBackend,
         config: SessionConfig,
+        limiter: TokenBucket | None = None,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self._ws = ws
@@ -56,6 +60,8 @@ class Session:
         self._turn_task: asyncio.Task[None] | None = None
         self._turn_numbers = itertools.count(1)
         self._closed = False
+        self._limiter = limiter or TokenBucket(rate=0, burst=1)
+        self._metrics = metrics or SessionMetrics(None, llm=llm.name, tts=tts.name)
 
     @property
     def turn_task(self) -> asyncio.Task[None] | None:
@@ -83,6 +89,7 @@ class Session:
                 except ConnectionError:  # the peer went away mid-send: not an error
                     self._closed = True
                     return False
+                self._metrics.sent(message)
                 return True
 
     async def send_error(self, error: VoicechatError) -> None:
@@ -108,6 +115,9 @@ class Session:
             )
         except ProtocolError as exc:
             await self.send_error(exc)
+            return
+        if not isinstance(message, protocol.Played) and not self._limiter.take():
+            await self.send_error(self._limiter.error())
             return
         match message:
             case protocol.Start():
@@ -148,10 +158,13 @@ class Session:
             ),
         )
         self._turn = turn
+        self._metrics.turn_started(turn_id)
         self._turn_task = asyncio.create_task(
-            self._run_turn(turn), name=f"session {self.id} turn {turn_id}"
+            self._run_turn(turn),
+            name=f"session {self.id} turn {turn_id}",
+            context=logs.turn_context(turn_id),
         )
-        log.info("session %s: turn %s started", self.id, turn_id)
+        log.info("session %s: turn %s started (%d chars)", self.id, turn_id, len(start.prompt))
 
     async def _run_turn(self, turn: Turn) -> None:
         try:
@@ -185,6 +198,7 @@ class Session:
             if ack_idle:
                 await self.send(protocol.control_ack("stopped", None, spoken=""))
             return
+        self._metrics.stop_requested()
         turn.stopped = True  # from here on, send() drops everything of this turn
         await self._cancel_turn_task()
         await self.send(protocol.control_ack("stopped", turn.id, spoken=" ".join(turn.spoken)))
@@ -202,6 +216,7 @@ class Session:
     async def close(self, *, code: int | None = None, reason: str = "") -> None:
         """Stop everything this session runs; with ``code``, also close the socket with it."""
         self._closed = True
+        self._metrics.closed()
         if self._turn is not None:
             self._turn.stopped = True
         await self._cancel_turn_task()
