@@ -18,6 +18,7 @@ from aiohttp import web
 
 from voicechat.config import Settings, add_arguments, load_settings
 from voicechat.errors import ConfigError
+from voicechat.logs import configure_logging
 from voicechat.server import create_app
 
 DEMO_PROMPT = "Tell me about the voicechat demo."
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=settings.host,
                 port=settings.port,
                 print=_listening(settings),
+                shutdown_timeout=settings.shutdown_timeout,
             )
             return 0
         # The demo runs on the embedded default whatever keys the environment holds.
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level=level, fmt=settings.log_format)
 
 
 def _listening(settings: Settings) -> Callable[[str], None]:
@@ -91,15 +93,16 @@ async def run_demo(settings: Settings, *, prompt: str) -> tuple[bytes, float]:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
     try:
-        return await _ask(f"http://127.0.0.1:{port}/ws", prompt)
+        return await _ask(f"http://127.0.0.1:{port}/ws", prompt, token=settings.token)
     finally:
         await runner.cleanup()
 
 
-async def _ask(url: str, prompt: str) -> tuple[bytes, float]:
+async def _ask(url: str, prompt: str, *, token: str | None = None) -> tuple[bytes, float]:
     audio = bytearray()
     ttfa = float("nan")
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
         ready = json.loads(await ws.receive_str())
         data = ready["data"]
         rate = data["audio"]["sample_rate"]
