@@ -45,7 +45,7 @@ async def handshake_status(http: Any, path: str = "/ws", **kwargs: Any) -> int:
         ("http://example.com:notaport", "example.com", "", False),
         ("https://app.example", "api.example", "https://app.example", True),
         ("http://app.example", "api.example", "https://app.example", False),
-        ("http://localhost:3000", "api.example", "https://app.example, http://localhost:3000", True),
+        ("http://localhost:3000", "api.example", "https://app.example,http://localhost:3000", True),
         ("https://anything.example", "api.example", "*", True),
         (None, "example.com", "", True),
     ],
