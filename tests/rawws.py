@@ -13,6 +13,14 @@ from typing import Any
 TEXT, CLOSE, PING = 0x1, 0x8, 0x9
 
 
+class Closed(ConnectionError):
+    """The server sent a close frame with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"closed by the server with {code}")
+        self.code = code
+
+
 class RawWebSocket:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -44,7 +52,8 @@ class RawWebSocket:
         await self._writer.drain()
 
     async def receive_json(self) -> dict[str, Any]:
-        """The next text frame, parsed (pings are skipped: this client never answers them)."""
+        """The next text frame, parsed. Pings are skipped (this client never answers them);
+        a close frame raises :class:`Closed`, and is not answered either."""
         while True:
             first, second = await self._reader.readexactly(2)
             length = second & 0x7F
@@ -59,7 +68,7 @@ class RawWebSocket:
                 return event
             assert opcode in (PING, CLOSE), opcode
             if opcode == CLOSE:
-                raise ConnectionResetError("closed by the server")
+                raise Closed(struct.unpack("!H", payload[:2])[0] if payload else 1005)
 
     async def until(self, action: str) -> dict[str, Any]:
         while (event := await self.receive_json())["action"] != action:
