@@ -12,6 +12,7 @@ from aiohttp import WSMsgType
 from tests.conftest import ClientFactory, VoiceClient, eventually
 from tests.conftest import test_settings as make_settings
 from voicechat.access import OriginPolicy
+from voicechat.cli import run_demo
 from voicechat.server import SESSIONS, create_app
 from voicechat.tts.tone import ToneTTS
 
@@ -173,3 +174,8 @@ async def test_a_client_over_the_session_cap_is_refused_with_1013(
     assert (await fourth.next_event())["action"] == "ready"
     metrics = await (await http.get("/metrics")).text()
     assert 'voicechat_connections_refused_total{reason="full"} 1.0' in metrics
+
+
+async def test_the_demo_client_sends_the_token() -> None:
+    audio, _ = await run_demo(make_settings(token=SECRET), prompt="Count to five.")
+    assert audio.startswith(b"\xff")  # an MP3 frame: the demo got through and heard the answer

@@ -67,6 +67,7 @@ async def test_metrics_after_a_turn(voice_client: ClientFactory) -> None:
     assert value(samples, "voicechat_time_to_first_audio_seconds_count") == 1
     assert value(samples, "voicechat_time_to_first_audio_seconds_sum") > 0
     assert value(samples, "voicechat_connections_refused_total", reason="token") == 0
+    assert value(samples, "voicechat_errors_total", code="rate_limited") == 0
 
 
 async def test_metrics_count_stops_errors_and_closed_sessions(voice_client: ClientFactory) -> None:

@@ -94,7 +94,10 @@ def access_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamR
 
     @web.middleware
     async def check_access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PROTECTED_PATHS:
+        # The route that matched, not the raw path: no spelling of a URL gets around the check.
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else request.path
+        if path not in PROTECTED_PATHS:
             return await handler(request)
         metrics = request.app[METRICS]
         if settings.token is not None and not token_matches(
@@ -107,7 +110,7 @@ def access_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamR
                 headers={"WWW-Authenticate": 'Bearer realm="voicechat"'},
             )
         origin = request.headers.get("Origin")
-        if request.path == WEBSOCKET_PATH and not origins.allows(origin, request.host):
+        if path == WEBSOCKET_PATH and not origins.allows(origin, request.host):
             metrics.refused("origin")
             log.info("refused %s from %s: origin %.100r", request.path, request.remote, origin)
             raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed")

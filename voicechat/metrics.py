@@ -19,6 +19,16 @@ from prometheus_client.exposition import choose_encoder
 
 OUTCOMES: Final = ("done", "stopped", "error", "cancelled")
 REFUSALS: Final = ("token", "origin", "full")
+ERROR_CODES: Final = (
+    "bad_json",
+    "bad_request",
+    "unknown_action",
+    "too_large",
+    "rate_limited",
+    "llm_failed",
+    "tts_failed",
+    "internal",
+)
 TTFA_BUCKETS: Final = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 STOP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -63,6 +73,8 @@ class Metrics:
             self.turns.labels(outcome)
         for reason in REFUSALS:
             self.refusals.labels(reason)
+        for code in ERROR_CODES:  # present from the start, so that rate() sees the first one
+            self.errors.labels(code)
 
     def refused(self, reason: str) -> None:
         self.refusals.labels(reason).inc()
