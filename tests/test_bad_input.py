@@ -98,7 +98,7 @@ async def test_resume_without_pause_is_acknowledged_mid_turn(voice_client: Clien
 async def test_a_burst_of_hundreds_of_messages_is_answered_and_the_session_goes_on(
     voice_client: ClientFactory,
 ) -> None:
-    client, _ = await voice_client()
+    client, _ = await voice_client(control_rate=0)  # the rate limit: tests/test_limits.py
     burst = ["{bad", '{"action": "pause"}', '{"action": "resume"}', '{"action": "stop"}', "[]"]
     for _ in range(100):
         for raw in burst:

@@ -23,6 +23,7 @@ from voicechat.config import Settings, add_arguments, load_settings
 from voicechat.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
 from voicechat.conversation import Conversation
 from voicechat.errors import ConfigError, VoicechatError
+from voicechat.logs import configure_logging
 from voicechat.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.server import create_app
 
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=settings.host,
                 port=settings.port,
                 print=_listening(settings),
+                shutdown_timeout=settings.shutdown_timeout,
             )
             return 0
         command = {"say": say, "chat": chat, "demo": demo}[args.command]
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level=level, fmt=settings.log_format)
 
 
 def _listening(settings: Settings) -> Callable[[str], None]:
@@ -103,7 +105,8 @@ async def _connect(
     args: argparse.Namespace, *, overrides: dict[str, Any] | None = None
 ) -> AsyncIterator[VoiceConnection]:
     if args.url:
-        async with VoiceConnection.open(args.url) as voice:
+        token = args.token or os.environ.get("VOICECHAT_TOKEN") or None
+        async with VoiceConnection.open(args.url, token=token) as voice:
             yield voice
         return
     recording = (
@@ -114,7 +117,10 @@ async def _connect(
         overrides = {**(overrides or {}), "lead": 0.0}
     settings = load_settings(args, overrides=overrides)
     _configure_logging(settings, quiet=True)
-    async with local_server(settings) as url, VoiceConnection.open(url) as voice:
+    async with (
+        local_server(settings) as url,
+        VoiceConnection.open(url, token=settings.token) as voice,
+    ):
         yield voice
 
 

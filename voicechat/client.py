@@ -70,12 +70,14 @@ class VoiceConnection:
 
     @staticmethod
     @asynccontextmanager
-    async def open(url: str) -> AsyncIterator[VoiceConnection]:
-        """Connect, wait for ``ready``, and close the socket on the way out."""
+    async def open(url: str, *, token: str | None = None) -> AsyncIterator[VoiceConnection]:
+        """Connect (with the server's shared-secret ``token``, if it has one), wait for
+        ``ready``, and close the socket on the way out."""
         target = websocket_url(url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with aiohttp.ClientSession() as http:
             try:
-                ws = await http.ws_connect(target, autoping=True)
+                ws = await http.ws_connect(target, autoping=True, headers=headers)
             except (aiohttp.ClientError, OSError) as exc:
                 raise ConnectionFailed(f"cannot connect to {target}: {exc}") from exc
             async with ws:

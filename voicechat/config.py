@@ -24,8 +24,8 @@ SPEECH_SYSTEM_PROMPT = (
 )
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _opt(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"help": help})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Settings:
     port: int = _opt(8765, "port to listen on")
     llm: str = _opt("auto", "LLM backend: openai, replay, or auto (openai when a key is set)")
     llm_model: str = _opt("gpt-4o-mini", "model name for the openai backend")
-    openai_api_key: str | None = _opt(None, "API key (also read from OPENAI_API_KEY)")
+    openai_api_key: str | None = _opt(None, "API key (also read from OPENAI_API_KEY)", secret=True)
     openai_base_url: str | None = _opt(None, "OpenAI-compatible base URL (Ollama, vLLM, ...)")
     llm_timeout: float = _opt(30.0, "seconds to wait for the LLM's response headers")
     llm_idle_timeout: float = _opt(30.0, "seconds without a streamed chunk before giving up")
@@ -70,8 +70,16 @@ class Settings:
     max_prompt_chars: int = _opt(4000, "longest prompt accepted")
     max_message_bytes: int = _opt(256 * 1024, "largest WebSocket message accepted")
     heartbeat: float = _opt(20.0, "seconds between WebSocket pings")
+    idle_timeout: float = _opt(300.0, "close a session idle this many seconds (0: never)")
+    max_sessions: int = _opt(100, "most WebSocket sessions at once; more are refused (1013)")
+    control_rate: float = _opt(10.0, "control messages per second per connection (0: no limit)")
+    control_burst: int = _opt(30, "control messages a connection may send at once")
+    allowed_origins: str = _opt("", "extra Origins allowed on /ws, comma-separated ('*': any)")
+    token: str | None = _opt(None, "shared secret required on /ws and /metrics", secret=True)
+    shutdown_timeout: float = _opt(2.0, "seconds connections get to close at shutdown")
     web_dir: Path = _opt(REPO_ROOT / "web", "static files served at /")
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
+    log_format: str = _opt("text", "text, or json (one object a line, with session and turn ids)")
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -91,6 +99,15 @@ class Settings:
             raise ConfigError(f"tts_failure must be skip or end, got {self.tts_failure!r}")
         if self.frame_ms < 50 or self.lead < 0 or self.tts_timeout <= 0 or self.send_timeout <= 0:
             raise ConfigError("frame_ms must be >= 50; lead >= 0; tts and send timeouts > 0")
+        if self.max_sessions <= 0:
+            raise ConfigError("max_sessions must be positive")
+        for name in ("idle_timeout", "control_rate", "control_burst", "shutdown_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.control_rate > 0 and self.control_burst < 1:
+            raise ConfigError("control_burst must be >= 1 when control_rate is set")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, got {self.log_format!r}")
         if self.llm not in ("auto", "openai", "replay"):
             raise ConfigError(f"llm must be auto, openai or replay, got {self.llm!r}")
 

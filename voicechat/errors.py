@@ -5,7 +5,8 @@
     │   ├── BadJson                (bad_json)
     │   ├── BadRequest             (bad_request)
     │   ├── UnknownAction          (unknown_action)
-    │   └── TooLarge               (too_large)
+    │   ├── TooLarge               (too_large)
+    │   └── RateLimited            (rate_limited)
     ├── ResumeIncomplete           (resume_incomplete) frames lost across a reconnect
     ├── BackendError               an upstream failed; carries the backend's name
     │   ├── LLMFailed              (llm_failed)
@@ -55,6 +56,12 @@ class ResumeIncomplete(VoicechatError):
     """A resumed session could not replay every frame the client missed."""
 
     code = "resume_incomplete"
+
+
+class RateLimited(ProtocolError):
+    """More control messages than the connection's token bucket allows; this one was ignored."""
+
+    code = "rate_limited"
 
 
 class BackendError(VoicechatError):

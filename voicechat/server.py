@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from voicechat import PROTOCOL_VERSION, __version__
+from voicechat import PROTOCOL_VERSION, __version__, logs
+from voicechat.access import AccessLog, access_middleware, refuse_when_full
 from voicechat.config import Settings
 from voicechat.errors import BadRequest
+from voicechat.limits import TokenBucket, receive_until_idle
 from voicechat.llm.base import LLMBackend, create_llm
+from voicechat.metrics import METRICS, Metrics, metrics_handler
 from voicechat.resume import SessionParking
 from voicechat.session import Session, SessionConfig
 from voicechat.tts.base import TTSBackend, create_tts
@@ -34,10 +38,15 @@ def create_app(
 ) -> web.Application:
     """Build the app. Backends not passed in are created from ``settings`` at start-up
     (Piper loads its voice then, not on the first prompt) and closed at clean-up."""
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    app = web.Application(
+        client_max_size=settings.max_message_bytes,
+        middlewares=[access_middleware(settings)],
+        handler_args={"access_log_class": AccessLog},
+    )
     app[SETTINGS] = settings
     app[SESSIONS] = set()
     app[PARKING] = SessionParking(settings.resume_window)
+    app[METRICS] = Metrics(active_sessions=lambda: len(app[SESSIONS]))
     app.cleanup_ctx.append(_backends(llm, tts))
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/ws", websocket_handler)
@@ -46,6 +55,7 @@ def create_app(
 
     app.router.add_post("/v1/speak", speak_handler)
     app.router.add_get("/voices", voices_handler)
+    app.router.add_get("/metrics", metrics_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
         app.router.add_static("/", settings.web_dir, show_index=False)
@@ -72,9 +82,13 @@ def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
 
 async def _close_sessions(app: web.Application) -> None:
     sessions: list[Session] = [*app[SESSIONS]]
-    await asyncio.gather(
-        *(s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions)
+    closing = (
+        s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions
     )
+    # A client that never answers our close frame must not hold the exit up.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(app[SETTINGS].shutdown_timeout):
+            await asyncio.gather(*closing)
     await app[PARKING].close_all()
 
 
@@ -133,18 +147,32 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     session = await _resume(request, ws)
     if session is None:
+        # Parked sessions (dropped, resumable) still hold their turn: they count too.
+        sessions = len(app[SESSIONS]) + len(app[PARKING])
+        if await refuse_when_full(
+            request, ws, sessions=sessions, max_sessions=settings.max_sessions
+        ):
+            return ws
         session = Session(
             ws,
             llm=app[LLM],
             tts=app[TTS],
             config=session_config(settings),
             transport=request.transport,
+            limiter=TokenBucket(rate=settings.control_rate, burst=settings.control_burst),
+            metrics=app[METRICS].session(llm=app[LLM].name, tts=app[TTS].name),
         )
+        logs.bind_session(session.id)
         await session.hello()
         log.info("session %s: connected", session.id)
+    else:
+        logs.bind_session(session.id)
     app[SESSIONS].add(session)
+    messages = receive_until_idle(
+        ws, idle_timeout=settings.idle_timeout, turn_task=lambda: session.turn_task
+    )
     try:
-        async for message in ws:
+        async for message in messages:
             if message.type is WSMsgType.TEXT:
                 await session.receive_text(message.data)
             elif message.type is WSMsgType.BINARY:
@@ -154,10 +182,13 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             elif message.type is WSMsgType.ERROR:
                 log.info("session %s: socket error %s", session.id, ws.exception())
     finally:
+        await messages.aclose()
         app[SESSIONS].discard(session)
         if session.resumable():
             session.detach()
             app[PARKING].park(session)
+            if not ws.closed:  # it is dead; closing it releases its heartbeat timer
+                await asyncio.shield(ws.close(code=WSCloseCode.GOING_AWAY))
         else:
             # aiohttp may cancel this handler when the peer goes away; clean up all the same.
             await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))

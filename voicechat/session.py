@@ -17,10 +17,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from voicechat import protocol
+from voicechat import logs, protocol
 from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
 from voicechat.history import History
+from voicechat.limits import TokenBucket
 from voicechat.llm.base import LLMBackend
+from voicechat.metrics import SessionMetrics
 from voicechat.resume import ReplayBuffer
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.speaker import Announcer, TurnSpeakers
@@ -58,6 +60,8 @@ class Session:
         tts: TTSBackend,
         config: SessionConfig,
         transport: asyncio.Transport | None = None,
+        limiter: TokenBucket | None = None,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.token = secrets.token_urlsafe(18)  # proves a reconnecting client owns the session
@@ -77,6 +81,8 @@ class Session:
         self._history = History(config.system_prompt, max_turns=config.history_turns)
         self._unrecorded: tuple[Turn, str] | None = None  # the last turn, until remembered
         self._announcer = Announcer(tts)
+        self._limiter = limiter or TokenBucket(rate=0, burst=1)
+        self._metrics = metrics or SessionMetrics(None, llm=llm.name, tts=tts.name)
 
     @property
     def turn_task(self) -> asyncio.Task[None] | None:
@@ -108,9 +114,9 @@ class Session:
                     continue  # paused or disconnected between our wait and the lock
                 if turn is not None:
                     self._replay.add(turn.id, message.get("seq"), text)
-                return await self._write(text, keep=turn is not None)
+                return await self._write(text, keep=turn is not None, message=message)
 
-    async def _write(self, text: str, *, keep: bool) -> bool:
+    async def _write(self, text: str, *, keep: bool, message: dict[str, Any] | None = None) -> bool:
         try:
             # Blocks while the socket's buffer is full: a slow reader slows the turn.
             async with asyncio.timeout(self._config.send_timeout):
@@ -121,6 +127,8 @@ class Session:
         except TimeoutError:
             self._disconnect_stuck_client()
             return False
+        if message is not None:
+            self._metrics.sent(message)
         return True
 
     def _disconnect_stuck_client(self) -> None:
@@ -165,6 +173,7 @@ class Session:
         return self._config.resume_window > 0 and not self._closed and dropped
 
     def detach(self) -> None:
+        """The connection is gone: hold the turn's messages until :meth:`attach`."""
         self._attached.clear()
 
     async def attach(
@@ -198,6 +207,9 @@ class Session:
             )
         except ProtocolError as exc:
             await self.send_error(exc)
+            return
+        if not isinstance(message, protocol.Played) and not self._limiter.take():
+            await self.send_error(self._limiter.error())
             return
         match message:
             case protocol.Start():
@@ -240,10 +252,13 @@ class Session:
         )
         self._turn = turn
         self._unrecorded = (turn, start.prompt)
+        self._metrics.turn_started(turn_id)
         self._turn_task = asyncio.create_task(
-            self._run_turn(turn), name=f"session {self.id} turn {turn_id}"
+            self._run_turn(turn),
+            name=f"session {self.id} turn {turn_id}",
+            context=logs.turn_context(turn_id),
         )
-        log.info("session %s: turn %s started", self.id, turn_id)
+        log.info("session %s: turn %s started (%d chars)", self.id, turn_id, len(start.prompt))
 
     async def _run_turn(self, turn: Turn) -> None:
         try:
@@ -299,6 +314,7 @@ class Session:
             if ack_idle:
                 await self.send(protocol.control_ack("stopped", None, spoken="", heard=""))
             return
+        self._metrics.stop_requested()
         turn.stopped = True  # from here on, send() drops everything of this turn
         await self._cancel_turn_task()
         self._remember(turn)  # what was heard, cut where it stopped
@@ -320,9 +336,9 @@ class Session:
     async def close(self, *, code: int | None = None, reason: str = "") -> None:
         """Stop everything this session runs; with ``code``, also close the socket with it."""
         self._closed = True
+        self._metrics.closed()
         if self._turn is not None:
             self._turn.stopped = True
         await self._cancel_turn_task()
-        aborted = self._transport is not None and self._transport.is_closing()
-        if code is not None and not self._ws.closed and not aborted:
+        if code is not None and not self._ws.closed:
             await self._ws.close(code=code, message=reason.encode())
