@@ -50,10 +50,11 @@ def log(message: str) -> None:
 
 async def websocket_runs(workload: Workload, plan: Plan, spy: Path | None) -> list[dict[str, Any]]:
     runs = []
+    busiest = max(sessions for sessions, _ in plan.levels)
     for sessions, turns in plan.levels:
         attempts: list[dict[str, Any]] = []
         for attempt in range(plan.attempts):
-            profile = spy if spy is not None and sessions == max(s for s, _ in plan.levels) else None
+            profile = spy if sessions == busiest else None
             result = await speaking_scenario(
                 workload, sessions=sessions, turns=turns, stagger=plan.stagger, hold=plan.hold,
                 spy=profile,

@@ -1,4 +1,4 @@
-"""The clients: real WebSockets (aiohttp) on loopback, one coroutine per session, measuring each turn.
+"""The clients: real WebSockets (aiohttp) on loopback, one coroutine per session, timing each turn.
 
 A session alternates two kinds of turn. A *full* turn is started and heard to ``done``: time to
 first and last audio. An *interrupted* turn is paused after its first audio frame, held, resumed,
@@ -48,8 +48,8 @@ class Connection:
         await self.ws.send_str(text)
         return sent
 
-    async def receive(self, timeout: float = RECEIVE_TIMEOUT) -> tuple[float, dict[str, Any]]:
-        message = await self.ws.receive(timeout=timeout)
+    async def receive(self, within: float = RECEIVE_TIMEOUT) -> tuple[float, dict[str, Any]]:
+        message = await self.ws.receive(timeout=within)
         arrived = time.perf_counter()
         if message.type is not aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"unexpected frame {message!r}")
@@ -118,7 +118,7 @@ class Connection:
         deadline = time.perf_counter() + seconds
         while (left := deadline - time.perf_counter()) > 0:
             try:
-                arrived, event = await self.receive(timeout=left)
+                arrived, event = await self.receive(within=left)
             except TimeoutError:
                 break
             if event["action"] in SPEECH:
@@ -161,16 +161,15 @@ async def speaking(
     rng = random.Random(seed)
     counters = Counters()
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(sessions):
-                delay = rng.uniform(0, stagger) if sessions > 1 else 0.0
-                group.create_task(
-                    run_session(
-                        http, url, ideal=ideal, turns=turns, delay=delay, hold=hold,
-                        counters=counters,
-                    )
+    async with aiohttp.ClientSession(connector=connector) as http, asyncio.TaskGroup() as group:
+        for _ in range(sessions):
+            delay = rng.uniform(0, stagger) if sessions > 1 else 0.0
+            group.create_task(
+                run_session(
+                    http, url, ideal=ideal, turns=turns, delay=delay, hold=hold,
+                    counters=counters,
                 )
+            )
     return counters
 
 
@@ -202,4 +201,5 @@ async def hold_idle(url: str, *, sessions: int, on_connected: Any) -> dict[str, 
             answers = await asyncio.gather(*(still_answers(ws) for ws in sockets))
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets))
-    return measured | {"held": len(sockets), "answered": sum(answers)}
+    result: dict[str, Any] = measured | {"held": len(sockets), "answered": sum(answers)}
+    return result

@@ -13,7 +13,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,57 +79,64 @@ async def drive(pipe: Pipe, *, turns: int, delay: float, tally: Tally) -> None:
 
 async def run_levels(
     levels: list[int], *, turns_for: Callable[[int], int], stagger: float, ideal_first: float,
-    make_pipe: Callable[[], Awaitable[Pipe]], run: Callable[[list[Pipe], Awaitable[None]],
-                                                            Awaitable[None]],
+    make_pipe: Callable[[], Awaitable[Pipe]],
+    run: Callable[[list[Pipe], Coroutine[Any, Any, None]], Coroutine[Any, Any, None]],
 ) -> list[dict[str, Any]]:
     """For each level: ``level`` pipes, each driven by :func:`drive`; CPU and memory figures."""
     out = []
     for level in levels:
-        rng = random.Random(6)
         pipes = [await make_pipe() for _ in range(level)]
-        tally = Tally()
-        turns = turns_for(level)
-        peak = rss_before = rss_kib_self()
-        sampling = True
-
-        async def sample() -> None:
-            nonlocal peak
-            while sampling:
-                peak = max(peak, rss_kib_self())
-                await asyncio.sleep(0.05)
-
-        async def work() -> None:
-            nonlocal sampling
-            async with asyncio.TaskGroup() as group:
-                for pipe in pipes:
-                    delay = rng.uniform(0, stagger) if level > 1 else 0.0
-                    group.create_task(drive(pipe, turns=turns, delay=delay, tally=tally))
-            sampling = False
-
-        busy, cpu, wall = busy_cpu_seconds(), time.process_time(), time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            group.create_task(sample())
-            group.create_task(run(pipes, work()))
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        others = busy_cpu_seconds() - busy - cpu
         out.append(
-            {
-                "sessions": level,
-                "turns": tally.turns,
-                "ttfa_ms": summary_ms(tally.ttfa),
-                "overhead_ms": summary_ms(t - ideal_first for t in tally.ttfa),
-                "last_audio_ms": summary_ms(tally.last_audio),
-                "stop_ms": summary_ms(tally.stop),
-                "late_frames": tally.late_frames,
-                "cpu_ms_per_turn": round(1000 * cpu / max(1, tally.turns), 2),
-                "cpu_share": round(cpu / wall, 3),
-                "rss_kib_per_session": round((peak - rss_before) / level, 1),
-                "others_cpu_share": round(max(0.0, others) / wall, 3),
-                "loadavg_after": loadavg(),
-            }
+            await run_level(pipes, turns=turns_for(level), stagger=stagger,
+                            ideal_first=ideal_first, run=run)
         )
         print(f"  {level} sessions done", file=sys.stderr, flush=True)
     return out
+
+
+async def run_level(
+    pipes: list[Pipe], *, turns: int, stagger: float, ideal_first: float,
+    run: Callable[[list[Pipe], Coroutine[Any, Any, None]], Coroutine[Any, Any, None]],
+) -> dict[str, Any]:
+    rng = random.Random(6)
+    tally = Tally()
+    peak = rss_before = rss_kib_self()
+    sampling = True
+
+    async def sample() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, rss_kib_self())
+            await asyncio.sleep(0.05)
+
+    async def work() -> None:
+        nonlocal sampling
+        async with asyncio.TaskGroup() as group:
+            for pipe in pipes:
+                delay = rng.uniform(0, stagger) if len(pipes) > 1 else 0.0
+                group.create_task(drive(pipe, turns=turns, delay=delay, tally=tally))
+        sampling = False
+
+    busy, cpu, wall = busy_cpu_seconds(), time.process_time(), time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(sample())
+        group.create_task(run(pipes, work()))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    others = busy_cpu_seconds() - busy - cpu
+    return {
+        "sessions": len(pipes),
+        "turns": tally.turns,
+        "ttfa_ms": summary_ms(tally.ttfa),
+        "overhead_ms": summary_ms(t - ideal_first for t in tally.ttfa),
+        "last_audio_ms": summary_ms(tally.last_audio),
+        "stop_ms": summary_ms(tally.stop),
+        "late_frames": tally.late_frames,
+        "cpu_ms_per_turn": round(1000 * cpu / max(1, tally.turns), 2),
+        "cpu_share": round(cpu / wall, 3),
+        "rss_kib_per_session": round((peak - rss_before) / len(pipes), 1),
+        "others_cpu_share": round(max(0.0, others) / wall, 3),
+        "loadavg_after": loadavg(),
+    }
 
 
 def turns_for(level: int, base: int) -> int:

@@ -22,11 +22,12 @@ from voicechat.tts.tone import ToneTTS
 class BenchLLM:
     name = "bench"
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, lateness: list[float] | None = None) -> None:
         self._workload = workload
+        self._lateness = lateness
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
-        async for token in stream_tokens(self._workload):
+        async for token in stream_tokens(self._workload, self._lateness):
             yield token
 
     async def aclose(self) -> None:
@@ -42,8 +43,9 @@ class Speech:
 class BenchTTS:
     name = "bench"
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, workload: Workload, lateness: list[float] | None = None) -> None:
         self.sample_rate = workload.sample_rate
+        self._lateness = lateness
         self._workload = workload
         self._tone = ToneTTS(sample_rate=workload.sample_rate, ms_per_char=workload.ms_per_char)
         self._cache: dict[str, Speech] = {}
@@ -70,7 +72,7 @@ class BenchTTS:
         speech = self.speech(text)
         started = time.perf_counter()
         for piece, ready_at in zip(speech.pieces, speech.ready_at, strict=True):
-            await sleep_until(started + ready_at)
+            await sleep_until(started + ready_at, self._lateness)
             yield piece
 
     async def aclose(self) -> None:

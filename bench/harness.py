@@ -18,7 +18,7 @@ import aiohttp
 
 from bench.client import hold_idle, speaking
 from bench.fakes import BenchTTS, Ideal, ideal_timeline
-from bench.stats import busy_cpu_seconds, cpu_seconds, loadavg, rss_kib, summary_ms
+from bench.stats import LagMonitor, busy_cpu_seconds, cpu_seconds, loadavg, rss_kib, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
 
@@ -79,6 +79,14 @@ async def start_py_spy(pid: int, out: Path) -> asyncio.subprocess.Process:
     return process
 
 
+async def server_lag(server: Server) -> dict[str, Any]:
+    """The server's event-loop lag since the last call (the bench server's own route)."""
+    url = server.url.replace("/ws", "/bench/lag")
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        lag: dict[str, Any] = await response.json()
+        return lag
+
+
 def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ideal:
     resolved = Settings(**{"llm": "replay", "tts": "tone", **(settings or {})})
     return ideal_timeline(
@@ -108,8 +116,11 @@ async def speaking_scenario(
                 await asyncio.sleep(0.1)
 
         busy = busy_cpu_seconds()
+        await server_lag(server)  # clears the warm-up's samples
         cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
         sampler = asyncio.create_task(sample())
+        client_lag = LagMonitor()
+        client_monitor = asyncio.create_task(client_lag.run())
         recorder = await start_py_spy(server.pid, spy) if spy is not None else None
         try:
             counters = await speaking(
@@ -119,6 +130,7 @@ async def speaking_scenario(
         finally:
             sampling = False
             await sampler
+            client_monitor.cancel()
             if recorder is not None:
                 recorder.send_signal(signal.SIGINT)
                 await recorder.wait()
@@ -126,6 +138,7 @@ async def speaking_scenario(
         cpu = cpu_seconds(server.pid) - cpu
         client_cpu = time.process_time() - client_cpu
         others = busy_cpu_seconds() - busy - cpu - client_cpu
+        lag = await server_lag(server)
     results = counters.results
     full = [r for r in results if r["kind"] == "full"]
     stopped = [r for r in results if "stop_latency" in r]
@@ -151,6 +164,9 @@ async def speaking_scenario(
         "server_cpu_share": round(cpu / wall, 3),
         "client_cpu_share": round(client_cpu / wall, 3),
         "others_cpu_share": round(max(0.0, others) / wall, 3),
+        "server_loop_lag_ms": lag["loop"],
+        "backend_timer_lateness_ms": lag["backend_timers"],
+        "client_loop_lag_ms": client_lag.take(),
         "server_rss_kib": {"before": rss_before, "peak": peak},
         "rss_kib_per_session": round(max(0, peak - rss_before) / sessions, 1),
         "wall_s": round(wall, 2),

@@ -41,6 +41,10 @@ def websocket_table(results: dict[str, Any]) -> str:
         ("server CPU per turn (ms)", lambda r: f"{r['server_cpu_ms_per_turn']:.1f}"),
         ("server CPU, share of one core", lambda r: f"{r['server_cpu_share']:.2f}"),
         ("server memory per speaking session (KiB)", lambda r: f"{r['rss_kib_per_session']:.0f}"),
+        ("fake backends' own wake-up lateness, p50 / p99 (ms)",
+         lambda r: _pp(r["backend_timer_lateness_ms"], 2)),
+        ("server event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["server_loop_lag_ms"], 2)),
+        ("client event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["client_loop_lag_ms"], 2)),
         ("turns measured", lambda r: str(r["turns"])),
         ("other processes' load (cores)", lambda r: f"{r['others_cpu_share']:.2f}"),
     ]
@@ -50,7 +54,9 @@ def websocket_table(results: dict[str, Any]) -> str:
     idle = results.get("idle")
     if idle:
         lines.append("")
-        lines.append("| idle connections | held | answered after | server memory per idle session |")
+        lines.append(
+            "| idle connections | held | answered after | server memory per idle session |"
+        )
         lines.append("|---|---|---|---|")
         lines.append(
             f"| {idle['sessions']} | {idle['held']} (server counts {idle['server_sessions']}) | "
@@ -87,7 +93,8 @@ def side_by_side_table(results: dict[str, Any]) -> str:
             ("time to last audio, p50 (ms)", f"{mine['last_audio_ms']['p50']:.0f}",
              f"{theirs['last_audio_ms']['p50']:.0f}",
              _ratio(theirs["last_audio_ms"]["p50"], mine["last_audio_ms"]["p50"])),
-            ("CPU per turn (ms)", f"{mine['cpu_ms_per_turn']:.1f}", f"{theirs['cpu_ms_per_turn']:.1f}",
+            ("CPU per turn (ms)", f"{mine['cpu_ms_per_turn']:.1f}",
+             f"{theirs['cpu_ms_per_turn']:.1f}",
              _ratio(theirs["cpu_ms_per_turn"], mine["cpu_ms_per_turn"])),
             ("memory per session (KiB)", f"{mine['rss_kib_per_session']:.0f}",
              f"{theirs['rss_kib_per_session']:.0f}",
@@ -133,7 +140,9 @@ def real_table(results: dict[str, Any]) -> str:
             f"{row['piper_first_chunk_ms']:.0f} | {row['ttfa_ms']:.0f} |"
         )
     lines.append("")
-    lines.append(f"Gain of the first-clause cut on the long first sentence: **{cut['gain_ms']:.0f} ms**.")
+    lines.append(
+        f"Gain of the first-clause cut on the long first sentence: **{cut['gain_ms']:.0f} ms**."
+    )
     return "\n".join(lines)
 
 

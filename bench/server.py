@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.fakes import BenchLLM, BenchTTS
-from bench.stats import raise_fd_limit
+from bench.stats import LagMonitor, raise_fd_limit, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
 from voicechat.server import create_app
@@ -47,8 +47,18 @@ def track_gc(out: Path) -> None:
 
 
 async def serve(workload: Workload, settings: Settings) -> None:
-    tts = BenchTTS(workload)
-    app = create_app(settings, llm=BenchLLM(workload), tts=tts)
+    lateness: list[float] = []  # of every timed wake-up of the fake backends
+    tts = BenchTTS(workload, lateness)
+    app = create_app(settings, llm=BenchLLM(workload, lateness), tts=tts)
+    lag = LagMonitor()
+
+    async def lag_handler(request: web.Request) -> web.Response:
+        timers = summary_ms(lateness)
+        lateness.clear()
+        return web.json_response({"loop": lag.take(), "backend_timers": timers})
+
+    app.router.add_get("/bench/lag", lag_handler)  # the bench's own route, not the server's
+    monitor = asyncio.create_task(lag.run())
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=4096).start()
@@ -58,6 +68,7 @@ async def serve(workload: Workload, settings: Settings) -> None:
     try:
         await loop.run_in_executor(None, sys.stdin.read)  # returns when the parent closes stdin
     finally:
+        monitor.cancel()
         await runner.cleanup()
 
 

@@ -81,3 +81,25 @@ def busy_cpu_seconds() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
     return (sum(fields[:8]) - idle) / TICKS
+
+
+class LagMonitor:
+    """How late an event loop runs a callback: a task that sleeps ``period`` and records how much
+    longer than that it slept. Run ``run()`` as a task; ``take()`` returns and clears them."""
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.samples: list[float] = []
+
+    async def run(self) -> None:
+        import asyncio
+        import time
+
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.samples.append(time.perf_counter() - before - self.period)
+
+    def take(self) -> dict[str, Any]:
+        samples, self.samples = self.samples, []
+        return summary_ms(samples)

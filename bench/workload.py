@@ -54,19 +54,25 @@ class Workload:
         return [self.tts_latency + self.rtf * offset for offset in piece_offsets_s]
 
 
-async def sleep_until(deadline: float) -> None:
+async def sleep_until(deadline: float, lateness: list[float] | None = None) -> None:
     """Sleep to an absolute ``time.perf_counter()`` deadline, so that delays never accumulate:
-    a late wake-up (a busy event loop) shows as lateness, not as a slower workload."""
+    a late wake-up (a busy event loop) shows as lateness, not as a slower workload. asyncio
+    rounds its waits up to whole milliseconds, so even an idle loop wakes up to 1 ms late;
+    ``lateness`` collects how late each wake-up was."""
     delay = deadline - time.perf_counter()
     if delay > 0:
         await asyncio.sleep(delay)
+        if lateness is not None:  # only real waits: a consumer holding back is no lateness
+            lateness.append(time.perf_counter() - deadline)
 
 
-async def stream_tokens(workload: Workload) -> AsyncIterator[str]:
+async def stream_tokens(
+    workload: Workload, lateness: list[float] | None = None
+) -> AsyncIterator[str]:
     """The fake LLM: yields the tokens on their schedule, measured from the call."""
     started = time.perf_counter()
     for index, token in enumerate(workload.tokens):
-        await sleep_until(started + workload.token_time(index))
+        await sleep_until(started + workload.token_time(index), lateness)
         yield token
 
 
