@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo serve test lint clean
+.PHONY: install browser demo serve test bench bench-pipecat-venv lint clean
 
 install: $(STAMP)
 
@@ -35,5 +35,21 @@ serve: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
+# The benchmarks (README, "Benchmarks"). Pipecat gets its own venv: it is never part of make test.
+PIPECAT_VENV := bench/.venv-pipecat
+PIPECAT_STAMP := $(PIPECAT_VENV)/.installed
+
+bench-pipecat-venv: $(PIPECAT_STAMP)
+
+$(PIPECAT_STAMP):
+	$(PYTHON) -m venv $(PIPECAT_VENV)
+	$(PIPECAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PIPECAT_VENV)/bin/python -m pip install --quiet 'pipecat-ai==1.14.0'
+	touch $(PIPECAT_STAMP)
+
+bench: install $(PIPECAT_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(PIPECAT_VENV) .pytest_cache build *.egg-info

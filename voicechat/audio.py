@@ -5,6 +5,7 @@ Only MPEG audio Layer III is parsed; that is what every backend here produces.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -43,11 +44,11 @@ def encode_mp3(
     return bytes(encoder.encode(pcm16) + encoder.flush())
 
 
-def _parse_header(data: bytes, offset: int) -> Mp3Frame | None:
-    if offset + 4 > len(data):
-        return None
-    b1, b2, b3 = data[offset + 1], data[offset + 2], data[offset + 3]
-    if data[offset] != 0xFF or (b1 & 0xE0) != 0xE0:
+@functools.cache
+def _header(b1: int, b2: int) -> tuple[int, int, int] | None:
+    """(frame length, sample rate, samples) of a Layer III header's 2nd and 3rd bytes, or None.
+    Cached: a stream repeats a handful of headers, and this runs for every frame sent."""
+    if (b1 & 0xE0) != 0xE0:
         return None
     version = (b1 >> 3) & 0x3
     layer = (b1 >> 1) & 0x3
@@ -60,8 +61,16 @@ def _parse_header(data: bytes, offset: int) -> Mp3Frame | None:
     bitrate = _BITRATES[mpeg1][bitrate_index] * 1000
     padding = (b2 >> 1) & 0x1
     samples = 1152 if mpeg1 else 576
-    length = (samples // 8) * bitrate // sample_rate + padding
-    del b3  # channel mode etc.: not needed
+    return (samples // 8) * bitrate // sample_rate + padding, sample_rate, samples
+
+
+def _parse_header(data: bytes, offset: int) -> Mp3Frame | None:
+    if offset + 4 > len(data) or data[offset] != 0xFF:
+        return None
+    header = _header(data[offset + 1], data[offset + 2])
+    if header is None:
+        return None
+    length, sample_rate, samples = header
     return Mp3Frame(offset=offset, length=length, sample_rate=sample_rate, samples=samples)
 
 
@@ -91,7 +100,16 @@ def iter_frames(data: bytes) -> Iterator[Mp3Frame]:
 
 def duration_s(data: bytes) -> float:
     """Playing time of the MP3 frames in ``data``, in seconds."""
-    return sum(f.samples / f.sample_rate for f in iter_frames(data))
+    # The frames of iter_frames(), without building them: this runs for every frame sent.
+    offset, end, seconds = _skip_id3(data), len(data), 0.0
+    while offset + 4 <= end:
+        header = _header(data[offset + 1], data[offset + 2]) if data[offset] == 0xFF else None
+        if header is None or offset + header[0] > end:
+            offset += 1
+            continue
+        seconds += header[2] / header[1]
+        offset += header[0]
+    return seconds
 
 
 def duration_ms(data: bytes) -> int:

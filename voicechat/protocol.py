@@ -116,8 +116,15 @@ def _optional_str(data: dict[str, Any], key: str, max_chars: int) -> str | None:
 # --- server → client ---------------------------------------------------------------
 
 
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    if message["action"] == "audio":
+        # Base64 needs no escaping: spare the encoder a scan of the largest field (it is last).
+        head = _ENCODER.encode({k: v for k, v in message.items() if k != "data"})
+        return f'{head[:-1]},"data":"{message["data"]}"}}'
+    return _ENCODER.encode(message)
 
 
 def ready_event(

@@ -1,0 +1,105 @@
+"""Percentiles, process figures from /proc, and a description of the machine (standard library)."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q`` percentile (0-100) by nearest rank, or None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary_ms(values_s: Iterable[float]) -> dict[str, Any]:
+    """p50/p90/p99/max in milliseconds of values in seconds, and their count."""
+    values = [v * 1000 for v in values_s]
+    out: dict[str, Any] = {"n": len(values)}
+    for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+        value = percentile(values, q)
+        out[name] = None if value is None else round(value, 2)
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "kernel": platform.release(),
+    }
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on the machine have used so far (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
+class LagMonitor:
+    """How late an event loop runs a callback: a task that sleeps ``period`` and records how much
+    longer than that it slept. Run ``run()`` as a task; ``take()`` returns and clears them."""
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.samples: list[float] = []
+
+    async def run(self) -> None:
+        import asyncio
+        import time
+
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.samples.append(time.perf_counter() - before - self.period)
+
+    def take(self) -> dict[str, Any]:
+        samples, self.samples = self.samples, []
+        return summary_ms(samples)
