@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, runtime_checkable
 
-from voicechat.errors import ConfigError
+from voicechat.registry import load_factory
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
@@ -51,9 +50,5 @@ LLM_BACKENDS: Final[dict[str, str]] = {
 
 
 def create_llm(name: str, settings: Settings) -> LLMBackend:
-    target = LLM_BACKENDS.get(name)
-    if target is None:
-        raise ConfigError(f"unknown LLM backend {name!r}; known: {', '.join(sorted(LLM_BACKENDS))}")
-    module_name, _, factory_name = target.partition(":")
-    backend: LLMBackend = getattr(importlib.import_module(module_name), factory_name)(settings)
+    backend: LLMBackend = load_factory(LLM_BACKENDS, name, kind="LLM")(settings)
     return backend

@@ -18,6 +18,7 @@ import openai
 
 from voicechat.errors import LLMFailed
 from voicechat.llm.base import ChatMessage
+from voicechat.openai_errors import describe_openai_error
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
@@ -26,20 +27,7 @@ log = logging.getLogger("voicechat.llm.openai")
 
 
 def describe(exc: BaseException) -> str:
-    """Say what went wrong upstream in words a person understands."""
-    if isinstance(exc, openai.AuthenticationError):
-        return "the LLM endpoint refused the API key (401); check VOICECHAT_OPENAI_API_KEY"
-    if isinstance(exc, openai.RateLimitError):
-        return "the LLM endpoint is rate limiting us (429); try again shortly"
-    if isinstance(exc, openai.NotFoundError):
-        return "the LLM endpoint does not know this model or path (404); check the model name"
-    if isinstance(exc, openai.APIStatusError):
-        return f"the LLM endpoint answered with HTTP {exc.status_code}"
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return "the LLM endpoint timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        return "cannot reach the LLM endpoint (connection failed)"
-    return f"the LLM stream failed: {type(exc).__name__}"
+    return describe_openai_error(exc, endpoint="LLM endpoint")
 
 
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is reported, not waited for

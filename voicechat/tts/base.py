@@ -5,11 +5,11 @@ Adding a backend is one new module and one line in :data:`TTS_BACKENDS`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from voicechat.errors import ConfigError
+from voicechat.registry import load_factory
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
@@ -55,10 +55,5 @@ def create_tts(name: str, settings: Settings) -> TTSBackend:
             raise ConfigError(f"empty name in the TTS chain {name!r}")
         members = [create_tts(part, settings) for part in names]
         return FallbackTTS(members, cooldown=settings.tts_cooldown)
-    target = TTS_BACKENDS.get(name)
-    if target is None:
-        known = ", ".join(sorted(TTS_BACKENDS))
-        raise ConfigError(f"unknown TTS backend {name!r}; known: {known}")
-    module_name, _, factory_name = target.partition(":")
-    factory: TTSFactory = getattr(importlib.import_module(module_name), factory_name)
+    factory: TTSFactory = load_factory(TTS_BACKENDS, name, kind="TTS")
     return factory(settings)

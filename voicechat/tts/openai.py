@@ -19,6 +19,7 @@ import openai
 from voicechat.audio import split_frames
 from voicechat.chunker import has_speech
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.openai_errors import describe_openai_error
 from voicechat.tts.mp3stream import FrameAligner
 from voicechat.tts.resample import PIECE_MS, transcode_mp3
 
@@ -33,20 +34,7 @@ VOICES = (
 
 
 def describe(exc: BaseException) -> str:
-    """What went wrong with the speech endpoint, in words a person understands."""
-    if isinstance(exc, openai.AuthenticationError):
-        return "the speech endpoint refused the API key (401)"
-    if isinstance(exc, openai.NotFoundError):
-        return "the speech endpoint does not know this model or path (404)"
-    if isinstance(exc, openai.RateLimitError):
-        return "the speech endpoint is rate limiting us (429)"
-    if isinstance(exc, openai.APIStatusError):
-        return f"the speech endpoint answered with HTTP {exc.status_code}"
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return "the speech endpoint did not answer in time"
-    if isinstance(exc, openai.APIConnectionError):
-        return "cannot reach the speech endpoint (connection failed)"
-    return f"the speech stream broke: {type(exc).__name__}"
+    return describe_openai_error(exc, endpoint="speech endpoint")
 
 
 class OpenAITTS:
