@@ -31,6 +31,7 @@ LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
 PARKING = web.AppKey("parking", SessionParking)
+TTS_PROBE = web.AppKey("tts_probe", asyncio.Task[None])
 
 
 def create_app(
@@ -71,7 +72,14 @@ def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
             tts if tts is not None else await asyncio.to_thread(create_tts, settings.tts, settings)
         )
         log.info("backends: llm=%s tts=%s", app[LLM].name, app[TTS].name)
+        # A chain the app made finds out what it cannot reach (a backend passed in is the
+        # caller's to probe).
+        probe = getattr(app[TTS], "probe", None) if tts is None else None
+        app[TTS_PROBE] = asyncio.create_task(probe() if probe else asyncio.sleep(0))
         yield
+        app[TTS_PROBE].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app[TTS_PROBE]
         if llm is None:
             await app[LLM].aclose()
         if tts is None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import edge_tts
+import yarl
 from edge_tts import exceptions as edge_errors
 
 from voicechat.chunker import has_speech
@@ -155,6 +156,21 @@ class EdgeTTS:
 
     def voices(self) -> list[str]:
         return list(self._voice_names)
+
+    async def probe(self) -> None:
+        """Raise :class:`TTSFailed` when the service cannot be reached at all (DNS, TCP and
+        TLS, within the connect timeout): a chain then starts without waiting on it."""
+        url = yarl.URL(getattr(edge_tts.communicate, "WSS_URL"))  # noqa: B009 - tests patch it
+        port = url.port or (443 if url.scheme == "wss" else 80)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, writer = await asyncio.open_connection(url.host, port, ssl=url.scheme == "wss")
+        except (OSError, TimeoutError) as exc:
+            message = f"cannot reach the edge service ({type(exc).__name__})"
+            raise TTSFailed(message, backend=self.name) from exc
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
     async def describe_voices(self) -> list[VoiceInfo]:
         """The service's voice list (looked up at most once a day), else the known ones."""

@@ -15,6 +15,7 @@ A voice picks the backend that has it first; the others stand in with their own 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -132,6 +133,21 @@ class FallbackTTS:
             passed.append(f"{member.name} failed: {error.message}")
         assert error is not None  # there is always a candidate
         raise error
+
+    async def probe(self) -> None:
+        """At start-up: put the backends that cannot be reached at all (those that can tell,
+        with a ``probe()``) in their cool-down, so the first chunk does not wait on them."""
+
+        async def check(member: _Member) -> None:
+            probe = getattr(member.tts, "probe", None)
+            if probe is None:
+                return
+            try:
+                await probe()
+            except TTSFailed as exc:
+                self._failed(member, exc)
+
+        await asyncio.gather(*(check(m) for m in self._members))
 
     def _candidates(self, voice: str | None) -> tuple[list[_Member], list[_Member]]:
         """The members to try, in order (the voice's owners first), and those left out
