@@ -33,8 +33,8 @@ import edge_tts
 import yarl
 from edge_tts import exceptions as edge_errors
 
-from voicechat.chunker import has_speech
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.speakable import has_speech
 from voicechat.tts.catalog import VoiceInfo
 from voicechat.tts.mp3stream import FrameAligner
 

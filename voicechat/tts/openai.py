@@ -17,9 +17,9 @@ import httpx2
 import openai
 
 from voicechat.audio import split_frames
-from voicechat.chunker import has_speech
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
 from voicechat.openai_errors import describe_openai_error
+from voicechat.speakable import has_speech
 from voicechat.tts.mp3stream import FrameAligner
 from voicechat.tts.resample import PIECE_MS, transcode_mp3
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from voicechat.audio import encode_mp3, split_frames
-from voicechat.chunker import has_speech
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.speakable import has_speech
 from voicechat.tts.resample import resample_pcm16
 
 if TYPE_CHECKING:

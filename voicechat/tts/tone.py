@@ -15,8 +15,8 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from voicechat.audio import encode_mp3, split_frames
-from voicechat.chunker import has_speech
 from voicechat.errors import TTSFailed
+from voicechat.speakable import has_speech
 
 if TYPE_CHECKING:
     from voicechat.config import Settings
