@@ -203,6 +203,7 @@ player.onended = () => {
 function endTurn(t, state) {
   t.state = state;
   t.paused = false;
+  t.interrupted = false;
   t.view.setState(state);
   if (state === "stopped" || state === "lost") player.stop(); // nothing of it plays any more
 }

@@ -8,7 +8,7 @@ export function statusText(status, now) {
   const retry = `retrying in ${seconds.toFixed(1)} s (attempt ${status.attempt})`;
   if (status.reason === "dropped") return `connection lost · ${retry}`;
   // A browser does not say why a handshake failed; the server is up, so it refused (401/403).
-  if (status.reason === "refused") return `cannot connect: refused (missing or wrong token?) · ${retry}`;
+  if (status.reason === "refused") return `cannot connect: refused (token?) · ${retry}`;
   return `cannot connect · ${retry}`;
 }
 
