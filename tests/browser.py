@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import test_settings
 from voicechat.audio import duration_s
@@ -38,6 +40,8 @@ CHROMIUM_ARGS = [
 ]
 WAIT_S = 20.0
 WAIT_MS = 20_000
+
+T = TypeVar("T")
 
 
 def require_chromium() -> None:
@@ -89,12 +93,13 @@ class ServerThread:
 
     def __init__(self, port: int, *, llm: LLMBackend | None = None, **settings: Any) -> None:
         self.port = port
-        self._llm = llm
+        self.llm = llm
         self.url = f"http://127.0.0.1:{port}/"
         self._settings = settings
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+        self._sockets: list[asyncio.Transport] = []  # the transports of /ws connections
 
     def start(self) -> ServerThread:
         self._thread.start()
@@ -102,10 +107,35 @@ class ServerThread:
         return self
 
     async def _serve(self) -> None:
-        app = create_app(test_settings(**self._settings), llm=self._llm)
+        app = create_app(test_settings(**self._settings), llm=self.llm)
+        app.on_response_prepare.append(self._track_socket)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def _track_socket(self, request: web.Request, response: web.StreamResponse) -> None:
+        if isinstance(response, web.WebSocketResponse) and request.transport is not None:
+            self._sockets.append(request.transport)  # type: ignore[arg-type]
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's event loop (its objects belong to that thread)."""
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(WAIT_S)
+
+    def cut_connections(self) -> int:
+        """Drop every open WebSocket the way a network does: the server's side of the TCP
+        connection is aborted, no close frame is sent. Returns how many were cut."""
+
+        def cut() -> int:
+            live = [t for t in self._sockets if not t.is_closing()]
+            for transport in live:
+                transport.abort()
+            return len(live)
+
+        return self.call(cut)
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -142,10 +172,12 @@ class WireLog:
         self.received: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
         self.sockets = 0
+        self.urls: list[str] = []  # of every WebSocket the page opened, in order
         page.on("websocket", self._attach)
 
     def _attach(self, ws: Any) -> None:
         self.sockets += 1
+        self.urls.append(ws.url)
         ws.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
         ws.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
 
@@ -160,6 +192,56 @@ class WireLog:
 
     def of_turn(self, turn: str, action: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e.get("turn") == turn and e["action"] == action]
+
+
+# -- fixtures (each test module using them defines its own `server` fixture) --------------
+
+OpenPage = Callable[..., tuple[Page, WireLog]]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, server: ServerThread) -> Iterator[OpenPage]:
+    """``open_page(query, viewport=...)`` → a page connected to the server, and its wire log
+    (``connected=False``: loaded, without waiting for the connection; ``relay``: a Playwright
+    WebSocket route handler for its sockets). Any uncaught script error on the page fails the
+    test."""
+    contexts = []
+    errors: list[str] = []
+
+    def open_(
+        query: str = "",
+        *,
+        relay: Callable[[Any], None] | None = None,
+        connected: bool = True,
+        **context: Any,
+    ) -> tuple[Page, WireLog]:
+        ctx = browser.new_context(**context)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        if relay is not None:  # every connection to /ws, whatever its query
+            page.route_web_socket(re.compile(r"/ws(\?.*)?$"), relay)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        wire = WireLog(page)
+        page.goto(server.url + query)
+        if connected:
+            page.wait_for_selector('#status[data-state="connected"]', timeout=WAIT_MS)
+        return page, wire
+
+    yield open_
+    for ctx in contexts:
+        ctx.close()
+    assert errors == []
 
 
 # -- reading the page ----------------------------------------------------------------

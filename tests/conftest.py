@@ -21,6 +21,8 @@ from voicechat.server import create_app
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.tone import ToneTTS
 
+pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: browser, open_page
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EVENT_TIMEOUT = 10.0
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from tests.conftest import (
     ClientFactory,
@@ -14,6 +19,7 @@ from tests.conftest import (
     eventually,
 )
 from tests.test_guarantees import SENTENCES, assert_ordered, mp3_of
+from voicechat.access import AccessLog
 from voicechat.resume import ReplayBuffer
 from voicechat.server import PARKING, SESSIONS
 from voicechat.tts.tone import ToneTTS
@@ -173,3 +179,13 @@ async def test_a_turn_that_ended_while_disconnected_is_replayed_to_its_done(
     events = await again.until("done")
     assert_ordered(first + events)
     assert events[-1]["data"]["sentences"] == 4
+
+
+def test_the_access_log_masks_the_resume_token_like_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    request = make_mocked_request("GET", "/ws?token=s3cret&resume=R3sume&turn=t1&seq=4")
+    AccessLog(logging.getLogger("aiohttp.access"), "").log(request, web.Response(), 0.25)
+    [line] = [record.getMessage() for record in caplog.records]
+    assert '"GET /ws?token=***&resume=***&turn=t1&seq=4" 200' in line

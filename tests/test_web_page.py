@@ -5,29 +5,24 @@ as if it were playing out loud."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser import (
     AUDIO_JS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SEAMS_JS,
     WAIT_MS,
     EndlessReplayLLM,
+    OpenPage,
     Relay,
     ServerThread,
-    WireLog,
     ask,
     frames_seconds,
     free_port,
     hold,
     played_reports,
-    require_chromium,
     state,
     until,
 )
@@ -40,52 +35,11 @@ CAPITAL = "What is the capital of France?"  # two sentences, 2.8 s
 LONG = "Tell me about the voicechat demo."  # many sentences, ~11 s; its LLM stream never ends
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def server() -> Iterator[ServerThread]:
     server = ServerThread(free_port(), llm=EndlessReplayLLM(endless=[LONG])).start()
     yield server
     server.stop()
-
-
-OpenPage = Callable[..., tuple[Page, WireLog]]
-
-
-@pytest.fixture
-def open_page(browser: Browser, server: ServerThread) -> Iterator[OpenPage]:
-    """``open_page(query, viewport=...)`` → a page connected to the server, and its wire log.
-    Any uncaught script error on the page fails the test."""
-    contexts = []
-    errors: list[str] = []
-
-    def open_(
-        query: str = "", *, relay: Relay | None = None, **context: Any
-    ) -> tuple[Page, WireLog]:
-        ctx = browser.new_context(**context)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        if relay is not None:
-            page.route_web_socket("**/ws", relay)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        wire = WireLog(page)
-        page.goto(server.url + query)
-        page.wait_for_selector('#status[data-state="connected"]', timeout=WAIT_MS)
-        return page, wire
-
-    yield open_
-    for ctx in contexts:
-        ctx.close()
-    assert errors == []
 
 
 def test_a_turn_plays_to_the_end_as_one_media_source_stream(open_page: OpenPage) -> None:

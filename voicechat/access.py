@@ -25,6 +25,7 @@ log = logging.getLogger("voicechat.access")
 
 WEBSOCKET_PATH: Final = "/ws"
 PROTECTED_PATHS: Final = frozenset({WEBSOCKET_PATH, "/metrics"})  # the page and /healthz are open
+_SECRET_QUERIES: Final = ("token", "resume")  # masked in the access log
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -134,8 +135,9 @@ async def refuse_when_full(
 
 
 class AccessLog(AbstractAccessLogger):
-    """One INFO line a request, like aiohttp's, but with the ``token`` query masked and no
-    headers (a page opened as ``/?token=...`` sends it on as ``Referer``)."""
+    """One INFO line a request, like aiohttp's, but with the ``token`` and ``resume`` (a
+    session's resume token) queries masked and no headers (a page opened as ``/?token=...``
+    sends it on as ``Referer``)."""
 
     @property
     def enabled(self) -> bool:
@@ -143,8 +145,9 @@ class AccessLog(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         url = request.rel_url
-        if "token" in url.query:
-            url = url.update_query(token="***")
+        secrets = {key: "***" for key in _SECRET_QUERIES if key in url.query}
+        if secrets:
+            url = url.update_query(secrets)
         self.logger.info(
             '%s "%s %s" %s %.3fs', request.remote, request.method, url, response.status, time
         )

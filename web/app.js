@@ -1,12 +1,17 @@
 // The voice page: wires the connection, the player and the transcript together.
 // The page names its turns itself (`id` in `start`), so it knows the current turn the moment
 // Start is pressed and drops every frame of any other (stopped or superseded) turn.
+// When the connection drops, the page reconnects with the session's resume token, the turn
+// and the last audio `seq` it received; the server sends the rest of the turn from there, and
+// the player just goes on appending (see resumeSession).
 
+import { socketUrl, takeToken } from "./address.js";
 import { Connection } from "./connection.js";
+import { statusText, turnMeta } from "./labels.js";
 import { base64ToBytes } from "./mp3.js";
 import { createPlayer } from "./player.js";
-import { Timeline } from "./timeline.js";
 import { Transcript } from "./transcript.js";
+import { createTurn, describeTurn, isLive, isUnfinished } from "./turn.js";
 
 const TICK_MS = 100;
 const PLAYED_EVERY_MS = 400; // playback progress goes to the server at most this often
@@ -32,12 +37,14 @@ const player = createPlayer(params.get("player"), ui.audio);
 const transcript = new Transcript(ui.transcript);
 const pageId = Math.random().toString(36).slice(2, 8);
 let turnCount = 0;
-let turn = null; // the current turn (see newTurn)
+let turn = null; // the current turn (see turn.js)
 let dropped = 0; // audio frames of other turns, thrown away
 let status = { state: "connecting", attempt: 0 };
+const token = takeToken(); // the server's shared secret, if it has one; never shown
+const session = { id: null, resume: null, resumes: 0 }; // resume: the token for a reconnect
 
-const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-const connection = new Connection(`${scheme}//${location.host}/ws`, {
+const connection = new Connection(connectUrl, {
+  healthUrl: "/healthz",
   onmessage: handle,
   onstatus: (next) => {
     status = next;
@@ -49,25 +56,18 @@ const connection = new Connection(`${scheme}//${location.host}/ws`, {
 function newTurn(prompt) {
   turnCount += 1;
   const id = `${pageId}-${turnCount}`;
-  return {
-    id,
-    view: transcript.addTurn(id, prompt),
-    timeline: new Timeline(),
-    startedAt: performance.now(),
-    state: "waiting", // waiting → speaking → done | stopped | lost
-    paused: false,
-    serverDone: false, // no more frames will come (done, or the connection dropped)
-    lost: false,
-    firstSoundMs: null,
-    audioMs: null,
-    lastPlayed: -1,
-    lastPlayedAt: 0,
-    error: null,
-  };
+  return createTurn(id, transcript.addTurn(id, prompt));
 }
 
-const isLive = (t) => t !== null && (t.state === "waiting" || t.state === "speaking");
 const isCurrent = (message) => isLive(turn) && message.turn === turn.id;
+
+/** Each attempt: a new session, or (after a drop) the last one, from the last frame received. */
+function connectUrl() {
+  if (session.resume === null) return socketUrl(token);
+  const query = { resume: session.resume };
+  if (turn !== null) Object.assign(query, { turn: turn.id, seq: String(turn.timeline.lastSeq) });
+  return socketUrl(token, query);
+}
 
 // -- user actions (audio is unlocked here, inside the gesture) --------------------------------
 
@@ -118,15 +118,23 @@ function handle(message) {
   if (action === "ready") {
     fillVoices(data.voices || []);
     player.configure({ sampleRate: data.audio && data.audio.sample_rate });
+    if (data.resumed) resumeSession(data.turn);
+    else if (isUnfinished(turn)) cutOff(turn, "cut off: the connection was lost");
+    session.id = data.session;
+    session.resume = data.resume || null;
   } else if (action === "audio") {
-    if (!isCurrent(message)) {
+    if (!isCurrent(message) || message.seq <= turn.timeline.lastSeq) {
       dropped += 1;
       return;
     }
     const bytes = base64ToBytes(data);
     turn.timeline.add(message.seq, message.sentence, bytes);
+    turn.captionMark = turn.view.captionLength;
     player.append(bytes, message.sentence);
     if (turn.state === "waiting") turn.state = "speaking";
+  } else if (action === "stopped" && turn !== null && turn.syncing) {
+    turn.syncing = false; // the replay is over; the turn was not in it: the server lost it
+    if (isUnfinished(turn)) cutOff(turn, "cut off: the server no longer had this turn");
   } else if (!isCurrent(message)) {
     if (action === "error" && message.turn === undefined) showError(data);
   } else if (action === "text") {
@@ -138,6 +146,8 @@ function handle(message) {
     turn.audioMs = data.audio_ms;
     player.finish();
     if (turn.timeline.frameEnds.length === 0) endTurn(turn, "done");
+  } else if (action === "stopped") {
+    cutOff(turn, "stopped by the server"); // e.g. a resume that could not replay all of it
   } else if (action === "error") {
     turn.error = data.message;
   }
@@ -145,12 +155,35 @@ function handle(message) {
 }
 
 function onDrop() {
-  if (!isLive(turn)) return;
-  // The server ended its side of the turn; what arrived still plays out.
-  turn.serverDone = true;
-  turn.lost = true;
-  player.finish();
-  if (turn.timeline.frameEnds.length === 0) endTurn(turn, "lost");
+  // What arrived plays on; the reconnect asks for the rest of the turn (resumeSession).
+  if (isUnfinished(turn)) turn.interrupted = true;
+}
+
+/** The server took the page back into its session (`ready` with `resumed`); `theirs` is the
+ * turn it is running, `{id, paused}` or null. The messages of the page's turn after its last
+ * audio frame follow this `ready`, so what came after that frame is rolled back first. */
+function resumeSession(theirs) {
+  session.resumes += 1;
+  const ours = isUnfinished(turn) ? turn : null;
+  if (ours !== null) {
+    ours.interrupted = false;
+    ours.view.truncateCaption(ours.captionMark);
+  }
+  if (ours !== null && theirs !== null && theirs.id === ours.id) {
+    if (theirs.paused !== ours.paused) connection.send({ action: ours.paused ? "pause" : "resume" });
+    return;
+  }
+  if (ours === null && theirs === null) return;
+  // The server runs a turn the page stopped while it was away, or the page's turn is not the
+  // server's live one (it ended, and its `done` is in the replay, or its `start` was lost).
+  // `stop` ends any unwanted turn, and its `stopped` comes after the replay: then the page knows.
+  if (ours !== null) ours.syncing = true;
+  connection.send({ action: "stop" });
+}
+
+function cutOff(t, why) {
+  t.error = why;
+  endTurn(t, "lost");
 }
 
 player.onfirstsound = (when) => {
@@ -163,15 +196,16 @@ player.onended = () => {
   if (!isLive(turn) || !turn.serverDone) return;
   turn.view.highlight(Infinity);
   reportPlayed(turn, Infinity, true);
-  endTurn(turn, turn.lost ? "lost" : "done");
+  endTurn(turn, "done");
   render();
 };
 
 function endTurn(t, state) {
   t.state = state;
   t.paused = false;
+  t.interrupted = false;
   t.view.setState(state);
-  if (state === "stopped") player.stop();
+  if (state === "stopped" || state === "lost") player.stop(); // nothing of it plays any more
 }
 
 // -- playback progress: highlight and `played` -------------------------------------------------
@@ -204,27 +238,10 @@ function fillVoices(voices) {
   ui.voice.disabled = voices.length <= 1;
 }
 
-function statusText() {
-  if (status.state === "connected") return "connected";
-  if (status.state === "connecting") return status.attempt ? "reconnecting…" : "connecting…";
-  const seconds = Math.max(0, (status.retryAt - performance.now()) / 1000);
-  return `connection lost · retrying in ${seconds.toFixed(1)} s (attempt ${status.attempt})`;
-}
-
-function meta(t) {
-  const parts = [];
-  if (t.firstSoundMs !== null) parts.push(`first sound ${t.firstSoundMs} ms`);
-  if (t.audioMs !== null) parts.push(`${(t.audioMs / 1000).toFixed(1)} s of audio`);
-  const states = { waiting: "waiting for the answer…", stopped: "stopped", lost: "connection lost" };
-  if (t.paused) parts.push("paused");
-  else if (states[t.state]) parts.push(states[t.state]);
-  if (t.error) parts.push(t.error);
-  return parts.join(" · ");
-}
-
 function render() {
-  ui.status.textContent = statusText();
+  ui.status.textContent = statusText(status, performance.now());
   ui.status.dataset.state = status.state;
+  ui.status.dataset.reason = status.reason || "";
   const live = isLive(turn);
   ui.start.disabled = !connection.isReady;
   ui.pause.disabled = !live;
@@ -232,7 +249,7 @@ function render() {
   ui.pause.textContent = live && turn.paused ? "Resume" : "Pause";
   ui.unlock.hidden = !(live && player.needsUnlock);
   if (turn !== null) {
-    turn.view.setMeta(meta(turn));
+    turn.view.setMeta(turnMeta(turn));
     ui.firstSound.textContent = turn.firstSoundMs === null ? "–" : `${turn.firstSoundMs} ms`;
   }
   document.body.dataset.turn = turn === null ? "none" : turn.paused ? "paused" : turn.state;
@@ -276,7 +293,10 @@ window.voicechat = {
   state() {
     return {
       connection: status.state,
+      reason: status.reason || null,
       attempt: status.attempt,
+      session: session.id,
+      resumes: session.resumes,
       player: player.describe(),
       position: player.position,
       buffered: player.bufferedSeconds,
@@ -284,19 +304,7 @@ window.voicechat = {
       paused: player.paused,
       needsUnlock: player.needsUnlock,
       dropped,
-      turn: turn && {
-        id: turn.id,
-        state: turn.state,
-        paused: turn.paused,
-        serverDone: turn.serverDone,
-        firstSoundMs: turn.firstSoundMs,
-        audioMs: turn.audioMs,
-        duration: turn.timeline.duration,
-        frames: turn.timeline.frameEnds.length,
-        lastSeq: turn.timeline.lastSeq,
-        lastPlayed: turn.lastPlayed,
-        highlighted: turn.view.current,
-      },
+      turn: turn && describeTurn(turn),
     };
   },
 };

@@ -1,7 +1,11 @@
 // The WebSocket to /ws, reconnected after a drop with exponential backoff and full jitter
 // (a random wait up to base * 2^attempt, capped), so that many pages whose server restarted
 // do not all come back at the same instant. The attempt count resets once the server says
-// `ready`, not merely when the socket opens.
+// `ready`, not merely when the socket opens: a server that refuses the handshake (401 without
+// the token, 403 from a foreign page) is retried ever more slowly, never in a tight loop.
+//
+// A browser does not tell a page why a handshake failed. When it fails, `/healthz` (which
+// needs no token) tells "the server is up and refused us" from "the server is unreachable".
 
 const BASE_MS = 500;
 const CAP_MS = 15000;
@@ -15,9 +19,14 @@ export function backoffDelay(attempt, random = Math.random) {
 }
 
 export class Connection {
-  /** onstatus({state, attempt, delayMs, retryAt}); state: connecting | connected | reconnecting. */
-  constructor(url, { onmessage = noop, onstatus = noop, ondrop = noop } = {}) {
+  /**
+   * `url()` gives the URL of each attempt (it may change between attempts: resume tokens).
+   * onstatus({state, attempt, delayMs, retryAt, reason}); state: connecting | connected |
+   * reconnecting; reason (while reconnecting): dropped | unreachable | refused | null (probing).
+   */
+  constructor(url, { healthUrl = null, onmessage = noop, onstatus = noop, ondrop = noop } = {}) {
     this.url = url;
+    this.healthUrl = healthUrl;
     this.onmessage = onmessage;
     this.onstatus = onstatus;
     this.ondrop = ondrop;
@@ -25,16 +34,21 @@ export class Connection {
     this.attempt = 0;
     this.timer = null;
     this.ready = false;
+    this.status = null;
   }
 
   connect() {
     clearTimeout(this.timer);
     this.timer = null;
     if (this.ws !== null) return;
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(this.url());
     this.ws = ws;
     this.ready = false;
-    this.onstatus({ state: "connecting", attempt: this.attempt });
+    let opened = false;
+    this.report({ state: "connecting", attempt: this.attempt });
+    ws.addEventListener("open", () => {
+      opened = true;
+    });
     ws.addEventListener("message", (event) => {
       if (this.ws !== ws) return;
       let message;
@@ -46,7 +60,7 @@ export class Connection {
       if (message.action === "ready") {
         this.ready = true;
         this.attempt = 0;
-        this.onstatus({ state: "connected", attempt: 0 });
+        this.report({ state: "connected", attempt: 0 });
       }
       this.onmessage(message);
     });
@@ -56,20 +70,38 @@ export class Connection {
       const wasReady = this.ready;
       this.ready = false;
       this.ondrop(wasReady);
-      this.scheduleReconnect();
+      this.scheduleReconnect(opened ? "dropped" : null);
+      if (!opened) this.probe();
     });
   }
 
-  scheduleReconnect() {
+  scheduleReconnect(reason) {
     const delayMs = backoffDelay(this.attempt);
     this.attempt += 1;
     this.timer = setTimeout(() => this.connect(), delayMs);
-    this.onstatus({
-      state: "reconnecting",
-      attempt: this.attempt,
-      delayMs,
-      retryAt: performance.now() + delayMs,
-    });
+    const retryAt = performance.now() + delayMs;
+    this.report({ state: "reconnecting", attempt: this.attempt, delayMs, retryAt, reason });
+  }
+
+  /** The handshake failed: is the server there (then it refused us) or not? */
+  probe() {
+    const status = this.status;
+    const settle = (reason) => {
+      if (this.status === status) this.report({ ...status, reason });
+    };
+    if (this.healthUrl === null) {
+      settle("unreachable");
+      return;
+    }
+    fetch(this.healthUrl, { cache: "no-store" }).then(
+      (response) => settle(response.ok ? "refused" : "unreachable"),
+      () => settle("unreachable"),
+    );
+  }
+
+  report(status) {
+    this.status = status;
+    this.onstatus(status);
   }
 
   /** Try now instead of waiting out the backoff (the user asked, or the network came back). */

@@ -44,7 +44,21 @@ export class TurnView {
     this.caption.textContent += delta;
   }
 
+  get captionLength() {
+    return this.caption.textContent.length;
+  }
+
+  /** Back to the first `length` characters (a resumed turn sends what came after again). */
+  truncateCaption(length) {
+    this.caption.textContent = this.caption.textContent.slice(0, length);
+  }
+
   addSentence(index, text) {
+    const known = this.sentences.get(index);
+    if (known !== undefined) {
+      known.textContent = text; // sent again after a resume
+      return;
+    }
     const span = element("span", "sentence upcoming", text);
     span.dataset.index = String(index);
     if (this.answer.childElementCount > 0) this.answer.append(" ");
