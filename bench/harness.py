@@ -18,9 +18,9 @@ import aiohttp
 
 from bench.client import hold_idle, speaking
 from bench.fakes import BenchTTS, Ideal, ideal_timeline
+from bench.server import settings_for
 from bench.stats import LagMonitor, busy_cpu_seconds, cpu_seconds, loadavg, rss_kib, summary_ms
 from bench.workload import Workload
-from voicechat.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ async def server_lag(server: Server) -> dict[str, Any]:
 
 
 def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ideal:
-    resolved = Settings(**{"llm": "replay", "tts": "tone", "lead": 0.0, **(settings or {})})
+    resolved = settings_for(settings or {})
     return ideal_timeline(
         workload, BenchTTS(workload), first_clause_chars=resolved.first_clause_chars,
         max_chunk_chars=resolved.max_chunk_chars, lookahead=resolved.lookahead,
