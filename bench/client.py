@@ -145,11 +145,12 @@ async def run_session(
         assert ready["action"] == "ready", ready
         await asyncio.sleep(delay)
         for index in range(turns):
+            began = time.perf_counter()
             if index % 2 == 0:
                 result = await connection.full_turn(ideal)
             else:
                 result = await connection.interrupted_turn(ideal, hold)
-            counters.results.append(result)
+            counters.results.append(result | {"index": index, "began": began})
             counters.turns += 1
 
 

@@ -22,7 +22,6 @@ from bench.workload import Workload
 from voicechat.config import Settings
 from voicechat.server import create_app
 
-
 BENCH_SETTINGS: dict[str, Any] = {
     "llm": "replay", "tts": "tone", "lead": 0.0, "max_sessions": 4096,
 }
