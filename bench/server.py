@@ -20,6 +20,7 @@ from bench.fakes import BenchLLM, BenchTTS
 from bench.stats import LagMonitor, raise_fd_limit, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
+from voicechat.heap import freeze_after_startup
 from voicechat.server import create_app
 
 BENCH_SETTINGS: dict[str, Any] = {
@@ -53,7 +54,7 @@ def track_gc(out: Path) -> None:
     atexit.register(lambda: out.write_text(json.dumps(pauses)))
 
 
-async def serve(workload: Workload, settings: Settings) -> None:
+async def serve(workload: Workload, settings: Settings, *, freeze: bool = True) -> None:
     lateness: list[float] = []  # of every timed wake-up of the fake backends
     tts = BenchTTS(workload, lateness)
     app = create_app(settings, llm=BenchLLM(workload, lateness), tts=tts)
@@ -65,6 +66,8 @@ async def serve(workload: Workload, settings: Settings) -> None:
         return web.json_response({"loop": lag.take(), "backend_timers": timers})
 
     app.router.add_get("/bench/lag", lag_handler)  # the bench's own route, not the server's
+    if freeze:
+        app.on_startup.append(freeze_after_startup)  # as `voicechat serve` does
     monitor = asyncio.create_task(lag.run())
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -86,6 +89,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile here")
     parser.add_argument("--log", type=Path, help="server log file (default: stderr)")
     parser.add_argument("--gc-log", type=Path, help="write garbage collection pauses here")
+    parser.add_argument("--no-freeze", action="store_true", help="skip gc.freeze() at startup")
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.setting)}
     settings = settings_for(overrides)
@@ -99,13 +103,13 @@ def main() -> None:
         track_gc(args.gc_log)
     workload = Workload(**json.loads(args.workload))
     if args.profile is None:
-        asyncio.run(serve(workload, settings))
+        asyncio.run(serve(workload, settings, freeze=not args.no_freeze))
         return
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.0005, async_mode="disabled")
     with profiler:
-        asyncio.run(serve(workload, settings))
+        asyncio.run(serve(workload, settings, freeze=not args.no_freeze))
     args.profile.write_text(profiler.output_text(unicode=True, show_all=False))
     args.profile.with_suffix(".html").write_text(profiler.output_html())
 

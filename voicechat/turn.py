@@ -27,6 +27,7 @@ from voicechat.chunker import SentenceChunker
 from voicechat.errors import LLMFailed, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.pacing import ListenerClock
+from voicechat.silence import SilenceLimit
 from voicechat.tts.base import TTSBackend
 
 log = logging.getLogger("voicechat.turn")
@@ -229,18 +230,19 @@ class Turn:
         are no MP3 are dropped, and a backend silent for ``tts_timeout`` fails."""
         timeout = self._options.tts_timeout
         stream = self._tts.synthesize(text, voice=self._options.voice)
-        async with contextlib.aclosing(stream) as pieces:
-            while True:
-                try:
-                    async with asyncio.timeout(timeout):
-                        piece = await anext(pieces)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError as exc:
-                    message = f"the TTS sent nothing for {timeout:g} s"
-                    raise TTSFailed(message, backend=self._tts.name) from exc
-                for frame in split_frames(piece, max_ms=self._options.frame_ms):
-                    yield frame
+        # One timer for the stream, not one per piece (voicechat.silence).
+        with SilenceLimit(timeout) as silence:
+            async with contextlib.aclosing(stream) as pieces:
+                while True:
+                    try:
+                        piece = await silence.wait(anext(pieces))
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        message = f"the TTS sent nothing for {timeout:g} s"
+                        raise TTSFailed(message, backend=self._tts.name) from exc
+                    for frame in split_frames(piece, max_ms=self._options.frame_ms):
+                        yield frame
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore
