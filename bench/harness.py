@@ -19,7 +19,15 @@ import aiohttp
 from bench.client import hold_idle, speaking
 from bench.fakes import BenchTTS, Ideal, ideal_timeline
 from bench.server import settings_for
-from bench.stats import LagMonitor, busy_cpu_seconds, cpu_seconds, loadavg, rss_kib, summary_ms
+from bench.stats import (
+    LagMonitor,
+    busy_cpu_seconds,
+    cpu_seconds,
+    loadavg,
+    rss_kib,
+    run_delay_s,
+    summary_ms,
+)
 from bench.workload import Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +56,7 @@ async def server_process(
         command += ["--profile", str(profile)]
     if os.environ.get("BENCH_GC_LOG"):
         command += ["--gc-log", os.environ["BENCH_GC_LOG"]]
+    command += os.environ.get("BENCH_SERVER_ARGS", "").split()  # experiments: --no-freeze
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -117,6 +126,7 @@ async def speaking_scenario(
 
         busy = busy_cpu_seconds()
         await server_lag(server)  # clears the warm-up's samples
+        waits = run_delay_s(server.pid), run_delay_s(os.getpid())
         cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
         sampler = asyncio.create_task(sample())
         client_lag = LagMonitor()
@@ -135,6 +145,8 @@ async def speaking_scenario(
                 recorder.send_signal(signal.SIGINT)
                 await recorder.wait()
         wall = time.perf_counter() - wall
+        server_wait = run_delay_s(server.pid) - waits[0]
+        client_wait = run_delay_s(os.getpid()) - waits[1]
         cpu = cpu_seconds(server.pid) - cpu
         client_cpu = time.process_time() - client_cpu
         others = busy_cpu_seconds() - busy - cpu - client_cpu
@@ -164,6 +176,9 @@ async def speaking_scenario(
         "server_cpu_share": round(cpu / wall, 3),
         "client_cpu_share": round(client_cpu / wall, 3),
         "others_cpu_share": round(max(0.0, others) / wall, 3),
+        # Time runnable but waiting for a core, per second of the run (main threads).
+        "server_cpu_wait_share": round(server_wait / wall, 3),
+        "client_cpu_wait_share": round(client_wait / wall, 3),
         "server_loop_lag_ms": lag["loop"],
         "backend_timer_lateness_ms": lag["backend_timers"],
         "client_loop_lag_ms": client_lag.take(),

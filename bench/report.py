@@ -44,9 +44,15 @@ def websocket_table(results: dict[str, Any]) -> str:
         ("fake backends' own wake-up lateness, p50 / p99 (ms)",
          lambda r: _pp(r["backend_timer_lateness_ms"], 2)),
         ("server event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["server_loop_lag_ms"], 2)),
+        ("… less its waits for a core, p50 / p99 (ms)",
+         lambda r: _pp(r["server_loop_lag_ms"].get("own"), 2)),
         ("client event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["client_loop_lag_ms"], 2)),
+        ("… less its waits for a core, p50 / p99 (ms)",
+         lambda r: _pp(r["client_loop_lag_ms"].get("own"), 2)),
         ("turns measured", lambda r: str(r["turns"])),
         ("other processes' load (cores)", lambda r: f"{r['others_cpu_share']:.2f}"),
+        ("server / client waiting for a core (share of the run)",
+         lambda r: f"{r['server_cpu_wait_share']:.2f} / {r['client_cpu_wait_share']:.2f}"),
     ]
     for name, cell in rows:
         cells = " | ".join(cell(r) for r in runs)

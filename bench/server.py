@@ -41,14 +41,14 @@ def track_gc(out: Path) -> None:
     import gc
     import time
 
-    pauses: list[tuple[int, float]] = []
+    pauses: list[tuple[int, float, int]] = []
     started = [0.0]
 
     def callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            pauses.append((info["generation"], time.perf_counter() - started[0]))
+            pauses.append((info["generation"], time.perf_counter() - started[0], info["collected"]))
 
     gc.callbacks.append(callback)
     atexit.register(lambda: out.write_text(json.dumps(pauses)))
