@@ -2,7 +2,9 @@
 
 A session alternates two kinds of turn. A *full* turn is started and heard to ``done``: time to
 first and last audio. An *interrupted* turn is paused after its first audio frame, held, resumed,
-and stopped two frames later: pause and stop latency, frames while paused, frames after stopped.
+and stopped two frames later (or, with ``listen``, that long after the resume): pause and stop
+latency, frames while paused, frames after stopped, and how much audio the client held that a
+listener would not have heard yet.
 Every frame of a stopped turn that arrives later in the run, however late, is counted.
 """
 
@@ -89,24 +91,31 @@ class Connection:
             "last_overhead": last - ideal.last_audio,
         }
 
-    async def interrupted_turn(self, ideal: Ideal, hold: float) -> dict[str, Any]:
+    async def interrupted_turn(
+        self, ideal: Ideal, hold: float, listen: float = 0.0
+    ) -> dict[str, Any]:
         turn: dict[str, Any] = {"kind": "interrupted", "frames": 0}
         started = await self.send(START)
         await self.until("audio", turn)
-        sent = await self.send(PAUSE)
+        pause_sent = sent = await self.send(PAUSE)
         arrived, paused = await self.until("paused", turn)
         turn["pause_latency"] = arrived - sent
         turn["frames_while_paused"] = await self._hold(hold, turn)
-        await self.send(RESUME)
+        paused_for = await self.send(RESUME) - pause_sent
         await self.until("resumed", turn)
-        frames = turn["frames"]
-        while turn["frames"] < frames + 2:
+        frames, listened = turn["frames"], time.perf_counter() + listen
+        while turn["frames"] < frames + 2 or time.perf_counter() < listened:
             arrived, event = await self.receive()
             if event["action"] == "audio":
                 self._audio(arrived, event, turn)
             elif event["action"] == "done":
                 return _timings(turn, started, ideal)  # ended before the stop: no stop figures
         sent = await self.send(STOP)
+        # What a listener that plays what it gets and cannot silence itself would still hear:
+        # the audio received so far, less what it has played (from the first frame, not while
+        # paused). Pacing (lead) bounds it; without pacing it is whatever the server had.
+        played = sent - turn["first_audio_at"] - paused_for
+        turn["ahead_at_stop"] = ideal.frame_ends[turn["frames"] - 1] - played
         arrived, stopped = await self.until("stopped", turn)
         turn["stop_latency"] = arrived - sent
         self.stopped_turns.add(stopped["turn"])
@@ -150,7 +159,7 @@ def _timings(turn: dict[str, Any], started: float, ideal: Ideal) -> dict[str, An
 
 async def run_session(
     http: aiohttp.ClientSession, url: str, *, ideal: Ideal, turns: int, delay: float,
-    hold: float, counters: Counters,
+    hold: float, counters: Counters, listen: float = 0.0,
 ) -> None:
     async with http.ws_connect(url, max_msg_size=0) as ws:
         connection = Connection(ws, counters)
@@ -163,16 +172,18 @@ async def run_session(
                 if index % 2 == 0:
                     result = await connection.full_turn(ideal)
                 else:
-                    result = await connection.interrupted_turn(ideal, hold)
+                    result = await connection.interrupted_turn(ideal, hold, listen)
             counters.results.append(result | {"index": index, "began": began})
             counters.turns += 1
 
 
 async def speaking(
     url: str, *, sessions: int, turns: int, ideal: Ideal, stagger: float, hold: float,
-    seed: int = 6,
+    seed: int = 6, listen: float = 0.0,
 ) -> Counters:
-    """``sessions`` concurrent sessions of ``turns`` turns each, started over ``stagger`` s."""
+    """``sessions`` concurrent sessions of ``turns`` turns each, started over ``stagger`` s;
+    an interrupted turn is stopped two frames after its resume, and no sooner than ``listen``
+    seconds after it."""
     rng = random.Random(seed)
     counters = Counters()
     connector = aiohttp.TCPConnector(limit=0)
@@ -182,7 +193,7 @@ async def speaking(
             group.create_task(
                 run_session(
                     http, url, ideal=ideal, turns=turns, delay=delay, hold=hold,
-                    counters=counters,
+                    counters=counters, listen=listen,
                 )
             )
     return counters

@@ -106,12 +106,14 @@ def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ide
 
 async def speaking_scenario(
     workload: Workload, *, sessions: int, turns: int, stagger: float, hold: float,
-    profile: Path | None = None, spy: Path | None = None,
+    profile: Path | None = None, spy: Path | None = None, settings: dict[str, Any] | None = None,
+    listen: float = 0.0,
 ) -> dict[str, Any]:
     """``sessions`` concurrent sessions speaking over real WebSockets to a fresh server;
-    ``spy``: record the server with py-spy (collapsed stacks) while it is measured."""
-    ideal = ideal_for(workload)
-    async with server_process(workload, profile=profile) as server:
+    ``spy``: record the server with py-spy (collapsed stacks) while it is measured;
+    ``settings``: server settings over the bench's (``{"lead": 2.0}`` paces the audio)."""
+    ideal = ideal_for(workload, settings)
+    async with server_process(workload, settings=settings, profile=profile) as server:
         # Warm-up: the TTS renders its speech once per text, and the first turn imports things.
         await speaking(server.url, sessions=1, turns=2, ideal=ideal, stagger=0.0, hold=0.02)
         rss_before, peak = rss_kib(server.pid), 0
@@ -135,7 +137,7 @@ async def speaking_scenario(
         try:
             counters = await speaking(
                 server.url, sessions=sessions, turns=turns, ideal=ideal, stagger=stagger,
-                hold=hold,
+                hold=hold, listen=listen,
             )
         finally:
             sampling = False
@@ -157,6 +159,8 @@ async def speaking_scenario(
     paused = [r for r in results if "pause_latency" in r]
     return {
         "sessions": sessions,
+        "settings": settings or {},
+        "listen_s": listen,
         "turns": counters.turns,
         "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
         "ideal_last_audio_ms": round(ideal.last_audio * 1000, 2),
@@ -165,6 +169,7 @@ async def speaking_scenario(
         "last_audio_ms": summary_ms(r["last_audio"] for r in full),
         "last_overhead_ms": summary_ms(r["last_overhead"] for r in full),
         "stop_ms": summary_ms(r["stop_latency"] for r in stopped),
+        "ahead_at_stop_ms": summary_ms(r["ahead_at_stop"] for r in stopped),
         "pause_ms": summary_ms(r["pause_latency"] for r in paused),
         "frames_after_stopped": counters.frames_after_stopped,
         "frames_while_paused": counters.frames_while_paused,
