@@ -64,6 +64,10 @@ class TurnOptions:
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
 
 
+async def _send_nothing(message: dict[str, Any], hold: bool) -> bool:
+    return False
+
+
 class _EndTurn(Exception):
     """Raised by the sender to end the turn early (a TTS failure with end_turn_on_tts_failure)."""
 
@@ -136,6 +140,15 @@ class Turn:
 
     async def run(self) -> None:
         """Speak the whole answer, then send ``done``. Cancel the calling task to stop."""
+        try:
+            await self._run()
+        finally:
+            # Nothing is sent after the turn. Dropping the callback also frees the caller's
+            # closure, which refers back to this turn: a cycle that only the garbage collector
+            # would break, once the turn's queues and tasks had aged into its old generations.
+            self._send = _send_nothing
+
+    async def _run(self) -> None:
         chunks: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
         ready: asyncio.Queue[SentenceAudio | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._options.lookahead + 1)
