@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,7 +47,7 @@ class Server:
 @asynccontextmanager
 async def server_process(
     workload: Workload, *, settings: dict[str, Any] | None = None, profile: Path | None = None,
-    python: str = sys.executable,
+    gc_log: Path | None = None, python: str = sys.executable,
 ) -> AsyncIterator[Server]:
     fields = {k: v for k, v in asdict(workload).items() if k != "tokens"}
     command = [python, "-m", "bench.server", "--workload", json.dumps(fields)]
@@ -54,8 +55,8 @@ async def server_process(
         command += ["--setting", f"{key}={json.dumps(value)}"]
     if profile is not None:
         command += ["--profile", str(profile)]
-    if os.environ.get("BENCH_GC_LOG"):
-        command += ["--gc-log", os.environ["BENCH_GC_LOG"]]
+    if gc_log is not None:
+        command += ["--gc-log", str(gc_log)]
     command += os.environ.get("BENCH_SERVER_ARGS", "").split()  # experiments: --no-freeze
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -113,7 +114,10 @@ async def speaking_scenario(
     ``spy``: record the server with py-spy (collapsed stacks) while it is measured;
     ``settings``: server settings over the bench's (``{"lead": 2.0}`` paces the audio)."""
     ideal = ideal_for(workload, settings)
-    async with server_process(workload, settings=settings, profile=profile) as server:
+    gc_log = Path(os.environ.get("BENCH_GC_LOG") or _temp_file("bench-gc-"))
+    async with server_process(
+        workload, settings=settings, profile=profile, gc_log=gc_log
+    ) as server:
         # Warm-up: the TTS renders its speech once per text, and the first turn imports things.
         await speaking(server.url, sessions=1, turns=2, ideal=ideal, stagger=0.0, hold=0.02)
         rss_before, peak = rss_kib(server.pid), 0
@@ -146,6 +150,7 @@ async def speaking_scenario(
             if recorder is not None:
                 recorder.send_signal(signal.SIGINT)
                 await recorder.wait()
+        window = (wall, time.perf_counter())
         wall = time.perf_counter() - wall
         server_wait = run_delay_s(server.pid) - waits[0]
         client_wait = run_delay_s(os.getpid()) - waits[1]
@@ -153,6 +158,7 @@ async def speaking_scenario(
         client_cpu = time.process_time() - client_cpu
         others = busy_cpu_seconds() - busy - cpu - client_cpu
         lag = await server_lag(server)
+    collections = gc_pauses(gc_log, window)
     results = counters.results
     full = [r for r in results if r["kind"] == "full"]
     stopped = [r for r in results if "stop_latency" in r]
@@ -185,6 +191,7 @@ async def speaking_scenario(
         "server_cpu_wait_share": round(server_wait / wall, 3),
         "client_cpu_wait_share": round(client_wait / wall, 3),
         "server_loop_lag_ms": lag["loop"],
+        "server_gc": collections,
         "backend_timer_lateness_ms": lag["backend_timers"],
         "client_loop_lag_ms": client_lag.take(),
         "server_rss_kib": {"before": rss_before, "peak": peak},
@@ -193,6 +200,30 @@ async def speaking_scenario(
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
+
+
+def _temp_file(prefix: str) -> str:
+    handle, name = tempfile.mkstemp(prefix=prefix)
+    os.close(handle)
+    return name
+
+
+def gc_pauses(log: Path, window: tuple[float, float]) -> dict[str, Any]:
+    """The server's garbage collections that started within ``window``, by generation:
+    how many, their total and their longest pause (ms), and the objects they freed."""
+    entries = json.loads(log.read_text())
+    log.unlink()
+    out: dict[str, Any] = {}
+    for generation in (0, 1, 2):
+        took = [(t, freed) for g, at, t, freed in entries
+                if g == generation and window[0] <= at <= window[1]]
+        out[str(generation)] = {
+            "n": len(took),
+            "total_ms": round(1000 * sum(t for t, _ in took), 1),
+            "max_ms": round(1000 * max((t for t, _ in took), default=0.0), 2),
+            "freed": sum(freed for _, freed in took),
+        }
+    return out
 
 
 async def idle_scenario(workload: Workload, *, sessions: int) -> dict[str, Any]:

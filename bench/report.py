@@ -17,6 +17,14 @@ def _ratio(pipecat: float | None, ours: float | None) -> str:
     return f"{pipecat / ours:.1f}×"
 
 
+def _gc_counts(run: dict[str, Any]) -> str:
+    return " / ".join(str(run["server_gc"][g]["n"]) for g in "012")
+
+
+def _gc_longest(run: dict[str, Any]) -> str:
+    return " / ".join(f"{run['server_gc'][g]['max_ms']:.1f}" for g in "012")
+
+
 def websocket_table(results: dict[str, Any]) -> str:
     runs = results.get("websocket")
     if not runs:
@@ -45,6 +53,8 @@ def websocket_table(results: dict[str, Any]) -> str:
         ("server memory per speaking session (KiB)", lambda r: f"{r['rss_kib_per_session']:.0f}"),
         ("fake backends' own wake-up lateness, p50 / p99 (ms)",
          lambda r: _pp(r["backend_timer_lateness_ms"], 2)),
+        ("server garbage collections, young / middle / full", lambda r: _gc_counts(r)),
+        ("… their longest pause, young / middle / full (ms)", lambda r: _gc_longest(r)),
         ("server event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["server_loop_lag_ms"], 2)),
         ("… less its waits for a core, p50 / p99 (ms)",
          lambda r: _pp(r["server_loop_lag_ms"].get("own"), 2)),

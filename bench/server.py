@@ -36,19 +36,21 @@ def settings_for(overrides: dict[str, Any]) -> Settings:
 
 
 def track_gc(out: Path) -> None:
-    """Record every garbage collection's generation and duration; written at exit."""
+    """Record every garbage collection: (generation, start on ``time.perf_counter()``, which is
+    the system's monotonic clock, seconds, objects freed); written at exit."""
     import atexit
     import gc
     import time
 
-    pauses: list[tuple[int, float, int]] = []
+    pauses: list[tuple[int, float, float, int]] = []
     started = [0.0]
 
     def callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            pauses.append((info["generation"], time.perf_counter() - started[0], info["collected"]))
+            took = time.perf_counter() - started[0]
+            pauses.append((info["generation"], started[0], took, info["collected"]))
 
     gc.callbacks.append(callback)
     atexit.register(lambda: out.write_text(json.dumps(pauses)))
