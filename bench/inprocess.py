@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from bench.driver import Event, Pipe, emit, run_levels, turns_for
+from bench.driver import Event, Pipe, emit, freeze_heap, run_levels, turns_for
 from bench.fakes import BenchLLM, BenchTTS, ideal_timeline
 from bench.server import settings_for
 from bench.workload import Workload
@@ -100,6 +100,7 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         [1], turns_for=lambda n: 2, stagger=0.0, ideal_first=ideal.first_audio,
         make_pipe=make_pipe, run=run,
     )
+    freeze_heap()
     results = await run_levels(
         levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0,
         ideal_first=ideal.first_audio, make_pipe=make_pipe, run=run,
