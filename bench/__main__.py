@@ -2,7 +2,8 @@
 
     python -m bench                     # the full run (make bench): several minutes
     python -m bench --quick             # the smoke run of make test: well under a minute
-    python -m bench --only websocket    # one part: idle, websocket, inprocess, pipecat, real
+    python -m bench --only websocket    # one part (repeatable): idle, websocket, pacing,
+                                        # inprocess, pipecat, real
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from bench.report import render
 from bench.stats import loadavg, machine, raise_fd_limit
 from bench.workload import Workload
 
-PARTS = ("idle", "websocket", "inprocess", "pipecat", "real")
+PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real")
+LEADS = (0.0, 2.0)  # pacing off (the other tables), and the server's default
+LISTEN = 1.0  # pacing runs: an interrupted turn is stopped 1 s after its resume
 PIPECAT_PYTHON = ROOT / "bench" / ".venv-pipecat" / "bin" / "python"
 NOISY = 0.25  # other processes using more than this share of a core make a run worth redoing
 
@@ -36,10 +39,11 @@ class Plan:
     attempts: int  # runs of a scenario when other processes load the machine
     stagger: float = 2.0
     hold: float = 0.15
+    pacing: tuple[tuple[int, int], ...] = ((1, 2),)  # (sessions, turns) run with each lead
 
 
 FULL = Plan(idle=1000, levels=((1, 20), (50, 8), (200, 4)), side_levels="1,50,200",
-            side_turns=20, attempts=3)
+            side_turns=20, attempts=3, pacing=((1, 8), (50, 2)))
 QUICK = Plan(idle=100, levels=((1, 4), (20, 2)), side_levels="1,20", side_turns=4, attempts=1,
              stagger=0.5, hold=0.05)
 
@@ -71,6 +75,22 @@ async def websocket_runs(workload: Workload, plan: Plan, spy: Path | None) -> li
     return runs
 
 
+async def pacing_runs(workload: Workload, plan: Plan) -> list[dict[str, Any]]:
+    """The same sessions with pacing off and at the default lead, one after the other."""
+    runs = []
+    for sessions, turns in plan.pacing:
+        for lead in LEADS:
+            result = await speaking_scenario(
+                workload, sessions=sessions, turns=turns, stagger=plan.stagger, hold=plan.hold,
+                settings={"lead": lead}, listen=LISTEN,
+            )
+            log(f"  pacing {sessions} sessions, lead {lead}: time to first audio p50 "
+                f"{result['ttfa_ms']['p50']} ms, ahead at stop p50 "
+                f"{result['ahead_at_stop_ms']['p50']} ms")
+            runs.append(result)
+    return runs
+
+
 def side_by_side(python: Path, module: str, workload: Workload, plan: Plan) -> dict[str, Any]:
     fields = {k: v for k, v in asdict(workload).items() if k != "tokens"}
     command = [str(python), "-m", module, "--levels", plan.side_levels, "--turns",
@@ -97,6 +117,9 @@ async def run(parts: set[str], plan: Plan, workload: Workload, spy: Path | None)
     if "websocket" in parts:
         log("websocket: speaking sessions")
         results["websocket"] = await websocket_runs(workload, plan, spy)
+    if "pacing" in parts:
+        log("pacing: lead 0 and 2 s")
+        results["pacing"] = await pacing_runs(workload, plan)
     if "inprocess" in parts:
         log("in-process: voicechat")
         results["inprocess"] = side_by_side(Path(sys.executable), "bench.inprocess", workload, plan)

@@ -2,7 +2,9 @@
 
 A session alternates two kinds of turn. A *full* turn is started and heard to ``done``: time to
 first and last audio. An *interrupted* turn is paused after its first audio frame, held, resumed,
-and stopped two frames later: pause and stop latency, frames while paused, frames after stopped.
+and stopped two frames later (or, with ``listen``, that long after the resume): pause and stop
+latency, frames while paused, frames after stopped, and how much audio the client held that a
+listener would not have heard yet.
 Every frame of a stopped turn that arrives later in the run, however late, is counted.
 """
 
@@ -24,6 +26,7 @@ PAUSE = json.dumps({"action": "pause"})
 RESUME = json.dumps({"action": "resume"})
 STOP = json.dumps({"action": "stop"})
 SPEECH = ("audio", "sentence")
+AUDIO_PREFIX = '{"action":"audio",'
 RECEIVE_TIMEOUT = 60.0
 
 
@@ -48,12 +51,14 @@ class Connection:
         await self.ws.send_str(text)
         return sent
 
-    async def receive(self, within: float = RECEIVE_TIMEOUT) -> tuple[float, dict[str, Any]]:
+    async def receive(self, within: float | None = None) -> tuple[float, dict[str, Any]]:
+        """The next event. ``within``: a deadline for this one (else the turn's, in
+        run_session: a timer per message costs the clients, which share the server's cores)."""
         message = await self.ws.receive(timeout=within)
         arrived = time.perf_counter()
         if message.type is not aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"unexpected frame {message!r}")
-        event: dict[str, Any] = json.loads(message.data)
+        event = parse_event(message.data)
         if event.get("turn") in self.stopped_turns:
             self.counters.frames_after_stopped += 1
         if event["action"] == "error":
@@ -86,24 +91,31 @@ class Connection:
             "last_overhead": last - ideal.last_audio,
         }
 
-    async def interrupted_turn(self, ideal: Ideal, hold: float) -> dict[str, Any]:
+    async def interrupted_turn(
+        self, ideal: Ideal, hold: float, listen: float = 0.0
+    ) -> dict[str, Any]:
         turn: dict[str, Any] = {"kind": "interrupted", "frames": 0}
         started = await self.send(START)
         await self.until("audio", turn)
-        sent = await self.send(PAUSE)
+        pause_sent = sent = await self.send(PAUSE)
         arrived, paused = await self.until("paused", turn)
         turn["pause_latency"] = arrived - sent
         turn["frames_while_paused"] = await self._hold(hold, turn)
-        await self.send(RESUME)
+        paused_for = await self.send(RESUME) - pause_sent
         await self.until("resumed", turn)
-        frames = turn["frames"]
-        while turn["frames"] < frames + 2:
+        frames, listened = turn["frames"], time.perf_counter() + listen
+        while turn["frames"] < frames + 2 or time.perf_counter() < listened:
             arrived, event = await self.receive()
             if event["action"] == "audio":
                 self._audio(arrived, event, turn)
             elif event["action"] == "done":
                 return _timings(turn, started, ideal)  # ended before the stop: no stop figures
         sent = await self.send(STOP)
+        # What a listener that plays what it gets and cannot silence itself would still hear:
+        # the audio received so far, less what it has played (from the first frame, not while
+        # paused). Pacing (lead) bounds it; without pacing it is whatever the server had.
+        played = sent - turn["first_audio_at"] - paused_for
+        turn["ahead_at_stop"] = ideal.frame_ends[turn["frames"] - 1] - played
         arrived, stopped = await self.until("stopped", turn)
         turn["stop_latency"] = arrived - sent
         self.stopped_turns.add(stopped["turn"])
@@ -129,6 +141,16 @@ class Connection:
         return speech
 
 
+def parse_event(text: str) -> dict[str, Any]:
+    """The event in ``text``; of an ``audio`` event only what the bench reads (its base64
+    ``data``, last in protocol.dump's order, is left unparsed: it is most of the bytes)."""
+    if text.startswith(AUDIO_PREFIX):
+        head: dict[str, Any] = json.loads(text[: text.index(',"data":"')] + "}")
+        return head
+    event: dict[str, Any] = json.loads(text)
+    return event
+
+
 def _timings(turn: dict[str, Any], started: float, ideal: Ideal) -> dict[str, Any]:
     first = turn.pop("first_audio_at") - started
     turn.pop("last_audio_at", None)
@@ -137,27 +159,31 @@ def _timings(turn: dict[str, Any], started: float, ideal: Ideal) -> dict[str, An
 
 async def run_session(
     http: aiohttp.ClientSession, url: str, *, ideal: Ideal, turns: int, delay: float,
-    hold: float, counters: Counters,
+    hold: float, counters: Counters, listen: float = 0.0,
 ) -> None:
     async with http.ws_connect(url, max_msg_size=0) as ws:
         connection = Connection(ws, counters)
-        _, ready = await connection.receive()
+        _, ready = await connection.receive(within=RECEIVE_TIMEOUT)
         assert ready["action"] == "ready", ready
         await asyncio.sleep(delay)
         for index in range(turns):
-            if index % 2 == 0:
-                result = await connection.full_turn(ideal)
-            else:
-                result = await connection.interrupted_turn(ideal, hold)
-            counters.results.append(result)
+            began = time.perf_counter()
+            async with asyncio.timeout(RECEIVE_TIMEOUT):
+                if index % 2 == 0:
+                    result = await connection.full_turn(ideal)
+                else:
+                    result = await connection.interrupted_turn(ideal, hold, listen)
+            counters.results.append(result | {"index": index, "began": began})
             counters.turns += 1
 
 
 async def speaking(
     url: str, *, sessions: int, turns: int, ideal: Ideal, stagger: float, hold: float,
-    seed: int = 6,
+    seed: int = 6, listen: float = 0.0,
 ) -> Counters:
-    """``sessions`` concurrent sessions of ``turns`` turns each, started over ``stagger`` s."""
+    """``sessions`` concurrent sessions of ``turns`` turns each, started over ``stagger`` s;
+    an interrupted turn is stopped two frames after its resume, and no sooner than ``listen``
+    seconds after it."""
     rng = random.Random(seed)
     counters = Counters()
     connector = aiohttp.TCPConnector(limit=0)
@@ -167,7 +193,7 @@ async def speaking(
             group.create_task(
                 run_session(
                     http, url, ideal=ideal, turns=turns, delay=delay, hold=hold,
-                    counters=counters,
+                    counters=counters, listen=listen,
                 )
             )
     return counters

@@ -144,6 +144,15 @@ def turns_for(level: int, base: int) -> int:
     return max(4, min(base, 800 // level)) // 2 * 2
 
 
+def freeze_heap() -> None:
+    """After the warm-up, what ``voicechat serve`` does once started (voicechat.heap): collect,
+    then leave everything alive out of later collections. Both systems get it."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def rss_kib_self() -> int:
     import os
 

@@ -38,6 +38,7 @@ class BenchLLM:
 class Speech:
     pieces: tuple[bytes, ...]
     ready_at: tuple[float, ...]  # seconds after the request at which each piece is yielded
+    seconds: float  # of audio, all pieces
 
 
 class BenchTTS:
@@ -62,7 +63,7 @@ class BenchTTS:
             for piece in pieces:
                 offsets.append(total)
                 total += duration_s(piece)
-            speech = Speech(tuple(pieces), tuple(self._workload.piece_times(offsets)))
+            speech = Speech(tuple(pieces), tuple(self._workload.piece_times(offsets)), total)
             self._cache[text] = speech
         return speech
 
@@ -86,6 +87,7 @@ class Ideal:
     first_audio: float  # text of chunk 0 complete + TTS latency
     last_audio: float  # the pipelined bound with `lookahead` syntheses ahead
     frames: int
+    frame_ends: tuple[float, ...]  # seconds of the answer's audio up to the end of frame `seq`
 
 
 def ideal_timeline(
@@ -105,10 +107,13 @@ def ideal_timeline(
         complete.append(workload.token_time(len(workload.tokens) - 1))
     sent_end: list[float] = []
     frames = 0
+    frame_ends: list[float] = []
     for j, (chunk, ready) in enumerate(zip(chunks, complete, strict=True)):
         start = ready if j <= lookahead else max(ready, sent_end[j - lookahead - 1])
         speech = tts.speech(chunk)
         frames += len(speech.pieces)
+        for piece in speech.pieces:
+            frame_ends.append((frame_ends[-1] if frame_ends else 0.0) + duration_s(piece))
         finish = start + speech.ready_at[-1]
         sent_end.append(max(sent_end[-1] if sent_end else 0.0, finish))
     return Ideal(
@@ -117,4 +122,5 @@ def ideal_timeline(
         first_audio=complete[0] + workload.tts_latency,
         last_audio=sent_end[-1],
         frames=frames,
+        frame_ends=tuple(frame_ends),
     )

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,17 @@ import aiohttp
 
 from bench.client import hold_idle, speaking
 from bench.fakes import BenchTTS, Ideal, ideal_timeline
-from bench.stats import LagMonitor, busy_cpu_seconds, cpu_seconds, loadavg, rss_kib, summary_ms
+from bench.server import settings_for
+from bench.stats import (
+    LagMonitor,
+    busy_cpu_seconds,
+    cpu_seconds,
+    loadavg,
+    rss_kib,
+    run_delay_s,
+    summary_ms,
+)
 from bench.workload import Workload
-from voicechat.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +47,7 @@ class Server:
 @asynccontextmanager
 async def server_process(
     workload: Workload, *, settings: dict[str, Any] | None = None, profile: Path | None = None,
-    python: str = sys.executable,
+    gc_log: Path | None = None, python: str = sys.executable,
 ) -> AsyncIterator[Server]:
     fields = {k: v for k, v in asdict(workload).items() if k != "tokens"}
     command = [python, "-m", "bench.server", "--workload", json.dumps(fields)]
@@ -46,8 +55,9 @@ async def server_process(
         command += ["--setting", f"{key}={json.dumps(value)}"]
     if profile is not None:
         command += ["--profile", str(profile)]
-    if os.environ.get("BENCH_GC_LOG"):
-        command += ["--gc-log", os.environ["BENCH_GC_LOG"]]
+    if gc_log is not None:
+        command += ["--gc-log", str(gc_log)]
+    command += os.environ.get("BENCH_SERVER_ARGS", "").split()  # experiments: --no-freeze
     process = await asyncio.create_subprocess_exec(
         *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -88,7 +98,7 @@ async def server_lag(server: Server) -> dict[str, Any]:
 
 
 def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ideal:
-    resolved = Settings(**{"llm": "replay", "tts": "tone", "lead": 0.0, **(settings or {})})
+    resolved = settings_for(settings or {})
     return ideal_timeline(
         workload, BenchTTS(workload), first_clause_chars=resolved.first_clause_chars,
         max_chunk_chars=resolved.max_chunk_chars, lookahead=resolved.lookahead,
@@ -97,12 +107,17 @@ def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ide
 
 async def speaking_scenario(
     workload: Workload, *, sessions: int, turns: int, stagger: float, hold: float,
-    profile: Path | None = None, spy: Path | None = None,
+    profile: Path | None = None, spy: Path | None = None, settings: dict[str, Any] | None = None,
+    listen: float = 0.0,
 ) -> dict[str, Any]:
     """``sessions`` concurrent sessions speaking over real WebSockets to a fresh server;
-    ``spy``: record the server with py-spy (collapsed stacks) while it is measured."""
-    ideal = ideal_for(workload)
-    async with server_process(workload, profile=profile) as server:
+    ``spy``: record the server with py-spy (collapsed stacks) while it is measured;
+    ``settings``: server settings over the bench's (``{"lead": 2.0}`` paces the audio)."""
+    ideal = ideal_for(workload, settings)
+    gc_log = Path(os.environ.get("BENCH_GC_LOG") or _temp_file("bench-gc-"))
+    async with server_process(
+        workload, settings=settings, profile=profile, gc_log=gc_log
+    ) as server:
         # Warm-up: the TTS renders its speech once per text, and the first turn imports things.
         await speaking(server.url, sessions=1, turns=2, ideal=ideal, stagger=0.0, hold=0.02)
         rss_before, peak = rss_kib(server.pid), 0
@@ -117,6 +132,7 @@ async def speaking_scenario(
 
         busy = busy_cpu_seconds()
         await server_lag(server)  # clears the warm-up's samples
+        waits = run_delay_s(server.pid), run_delay_s(os.getpid())
         cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
         sampler = asyncio.create_task(sample())
         client_lag = LagMonitor()
@@ -125,7 +141,7 @@ async def speaking_scenario(
         try:
             counters = await speaking(
                 server.url, sessions=sessions, turns=turns, ideal=ideal, stagger=stagger,
-                hold=hold,
+                hold=hold, listen=listen,
             )
         finally:
             sampling = False
@@ -134,17 +150,23 @@ async def speaking_scenario(
             if recorder is not None:
                 recorder.send_signal(signal.SIGINT)
                 await recorder.wait()
+        window = (wall, time.perf_counter())
         wall = time.perf_counter() - wall
+        server_wait = run_delay_s(server.pid) - waits[0]
+        client_wait = run_delay_s(os.getpid()) - waits[1]
         cpu = cpu_seconds(server.pid) - cpu
         client_cpu = time.process_time() - client_cpu
         others = busy_cpu_seconds() - busy - cpu - client_cpu
         lag = await server_lag(server)
+    collections = gc_pauses(gc_log, window)
     results = counters.results
     full = [r for r in results if r["kind"] == "full"]
     stopped = [r for r in results if "stop_latency" in r]
     paused = [r for r in results if "pause_latency" in r]
     return {
         "sessions": sessions,
+        "settings": settings or {},
+        "listen_s": listen,
         "turns": counters.turns,
         "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
         "ideal_last_audio_ms": round(ideal.last_audio * 1000, 2),
@@ -153,6 +175,7 @@ async def speaking_scenario(
         "last_audio_ms": summary_ms(r["last_audio"] for r in full),
         "last_overhead_ms": summary_ms(r["last_overhead"] for r in full),
         "stop_ms": summary_ms(r["stop_latency"] for r in stopped),
+        "ahead_at_stop_ms": summary_ms(r["ahead_at_stop"] for r in stopped),
         "pause_ms": summary_ms(r["pause_latency"] for r in paused),
         "frames_after_stopped": counters.frames_after_stopped,
         "frames_while_paused": counters.frames_while_paused,
@@ -164,7 +187,11 @@ async def speaking_scenario(
         "server_cpu_share": round(cpu / wall, 3),
         "client_cpu_share": round(client_cpu / wall, 3),
         "others_cpu_share": round(max(0.0, others) / wall, 3),
+        # Time runnable but waiting for a core, per second of the run (main threads).
+        "server_cpu_wait_share": round(server_wait / wall, 3),
+        "client_cpu_wait_share": round(client_wait / wall, 3),
         "server_loop_lag_ms": lag["loop"],
+        "server_gc": collections,
         "backend_timer_lateness_ms": lag["backend_timers"],
         "client_loop_lag_ms": client_lag.take(),
         "server_rss_kib": {"before": rss_before, "peak": peak},
@@ -173,6 +200,30 @@ async def speaking_scenario(
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
+
+
+def _temp_file(prefix: str) -> str:
+    handle, name = tempfile.mkstemp(prefix=prefix)
+    os.close(handle)
+    return name
+
+
+def gc_pauses(log: Path, window: tuple[float, float]) -> dict[str, Any]:
+    """The server's garbage collections that started within ``window``, by generation:
+    how many, their total and their longest pause (ms), and the objects they freed."""
+    entries = json.loads(log.read_text())
+    log.unlink()
+    out: dict[str, Any] = {}
+    for generation in (0, 1, 2):
+        took = [(t, freed) for g, at, t, freed in entries
+                if g == generation and window[0] <= at <= window[1]]
+        out[str(generation)] = {
+            "n": len(took),
+            "total_ms": round(1000 * sum(t for t, _ in took), 1),
+            "max_ms": round(1000 * max((t for t, _ in took), default=0.0), 2),
+            "freed": sum(freed for _, freed in took),
+        }
+    return out
 
 
 async def idle_scenario(workload: Workload, *, sessions: int) -> dict[str, Any]:

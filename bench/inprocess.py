@@ -14,10 +14,10 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from bench.driver import Event, Pipe, emit, run_levels, turns_for
+from bench.driver import Event, Pipe, emit, freeze_heap, run_levels, turns_for
 from bench.fakes import BenchLLM, BenchTTS, ideal_timeline
+from bench.server import settings_for
 from bench.workload import Workload
-from voicechat.config import Settings
 from voicechat.server import session_config
 from voicechat.session import Session
 
@@ -45,6 +45,19 @@ class MemorySocket:
             self.events.put_nowait((kind, at, key))
 
 
+class MemoryTransport:
+    """What ``Session`` asks of its transport: the write buffer (always empty here)."""
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16 * 1024, 64 * 1024)
+
+    def abort(self) -> None:
+        return None
+
+
 class SessionPipe:
     def __init__(self, session: Session, socket: MemorySocket) -> None:
         self.session = session
@@ -58,7 +71,7 @@ class SessionPipe:
 
 
 async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[str, Any]:
-    settings = Settings(llm="replay", tts="tone")
+    settings = settings_for({})  # the WebSocket bench's settings: no pacing (lead 0)
     llm, tts = BenchLLM(workload), BenchTTS(workload)
     ideal = ideal_timeline(
         workload, tts, first_clause_chars=settings.first_clause_chars,
@@ -69,7 +82,10 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
     async def make_pipe() -> Pipe:
         socket = MemorySocket()
         ws = cast(web.WebSocketResponse, socket)
-        session = Session(ws, llm=llm, tts=tts, config=session_config(settings))
+        transport = cast(asyncio.Transport, MemoryTransport())
+        session = Session(
+            ws, llm=llm, tts=tts, config=session_config(settings), transport=transport
+        )
         sessions.append(session)
         return SessionPipe(session, socket)
 
@@ -84,6 +100,7 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         [1], turns_for=lambda n: 2, stagger=0.0, ideal_first=ideal.first_audio,
         make_pipe=make_pipe, run=run,
     )
+    freeze_heap()
     results = await run_levels(
         levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0,
         ideal_first=ideal.first_audio, make_pipe=make_pipe, run=run,

@@ -42,7 +42,7 @@ from pipecat.services.settings import NOT_GIVEN, LLMSettings, TTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.workers.runner import WorkerRunner
 
-from bench.driver import Event, Pipe, emit, run_levels, turns_for
+from bench.driver import Event, Pipe, emit, freeze_heap, run_levels, turns_for
 from bench.workload import Workload, first_sentence_token, sleep_until, stream_tokens
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
@@ -179,6 +179,7 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         [1], turns_for=lambda n: 2, stagger=0.0, ideal_first=ideal_first, make_pipe=make_pipe,
         run=run,
     )
+    freeze_heap()
     results = await run_levels(
         levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0, ideal_first=ideal_first,
         make_pipe=make_pipe, run=run,

@@ -17,8 +17,18 @@ def _ratio(pipecat: float | None, ours: float | None) -> str:
     return f"{pipecat / ours:.1f}×"
 
 
+def _gc_counts(run: dict[str, Any]) -> str:
+    return " / ".join(str(run["server_gc"][g]["n"]) for g in "012")
+
+
+def _gc_longest(run: dict[str, Any]) -> str:
+    return " / ".join(f"{run['server_gc'][g]['max_ms']:.1f}" for g in "012")
+
+
 def websocket_table(results: dict[str, Any]) -> str:
-    runs = results["websocket"]
+    runs = results.get("websocket")
+    if not runs:
+        return idle_table(results)
     head = "| over WebSocket, per turn | " + " | ".join(
         f"{r['sessions']} speaking" for r in runs
     ) + " | target |"
@@ -43,25 +53,66 @@ def websocket_table(results: dict[str, Any]) -> str:
         ("server memory per speaking session (KiB)", lambda r: f"{r['rss_kib_per_session']:.0f}"),
         ("fake backends' own wake-up lateness, p50 / p99 (ms)",
          lambda r: _pp(r["backend_timer_lateness_ms"], 2)),
+        ("server garbage collections, young / middle / full", lambda r: _gc_counts(r)),
+        ("… their longest pause, young / middle / full (ms)", lambda r: _gc_longest(r)),
         ("server event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["server_loop_lag_ms"], 2)),
+        ("… less its waits for a core, p50 / p99 (ms)",
+         lambda r: _pp(r["server_loop_lag_ms"].get("own"), 2)),
         ("client event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["client_loop_lag_ms"], 2)),
+        ("… less its waits for a core, p50 / p99 (ms)",
+         lambda r: _pp(r["client_loop_lag_ms"].get("own"), 2)),
         ("turns measured", lambda r: str(r["turns"])),
         ("other processes' load (cores)", lambda r: f"{r['others_cpu_share']:.2f}"),
+        ("server / client waiting for a core (share of the run)",
+         lambda r: f"{r['server_cpu_wait_share']:.2f} / {r['client_cpu_wait_share']:.2f}"),
     ]
     for name, cell in rows:
         cells = " | ".join(cell(r) for r in runs)
         lines.append(f"| {name} | {cells} | {targets.get(name, '')} |")
+    idle = idle_table(results)
+    return "\n".join(lines) + ("\n\n" + idle if idle else "")
+
+
+def idle_table(results: dict[str, Any]) -> str:
     idle = results.get("idle")
-    if idle:
-        lines.append("")
-        lines.append(
-            "| idle connections | held | answered after | server memory per idle session |"
-        )
-        lines.append("|---|---|---|---|")
-        lines.append(
-            f"| {idle['sessions']} | {idle['held']} (server counts {idle['server_sessions']}) | "
-            f"{idle['answered']} | {idle['rss_kib_per_session']:.1f} KiB (target ≤ 64) |"
-        )
+    if not idle:
+        return ""
+    lines = [
+        "| idle connections | held | answered after | server memory per idle session |",
+        "|---|---|---|---|",
+        f"| {idle['sessions']} | {idle['held']} (server counts {idle['server_sessions']}) | "
+        f"{idle['answered']} | {idle['rss_kib_per_session']:.1f} KiB (target ≤ 64) |",
+    ]
+    return "\n".join(lines)
+
+
+def pacing_table(results: dict[str, Any]) -> str:
+    runs = results.get("pacing")
+    if not runs:
+        return ""
+
+    def lead(r: dict[str, Any]) -> str:
+        value = r["settings"]["lead"]
+        return "lead 0 (off)" if value == 0 else f"lead {value:g} s"
+
+    head = "| pacing, per turn | " + " | ".join(
+        f"{r['sessions']} speaking, {lead(r)}" for r in runs
+    ) + " |"
+    lines = [head, "|---" * (len(runs) + 1) + "|"]
+    rows: list[tuple[str, Any]] = [
+        ("time to first audio, p50 / p99 (ms)", lambda r: _pp(r["ttfa_ms"])),
+        ("time to first audio − ideal, p50 / p99 (ms)", lambda r: _pp(r["overhead_ms"], 2)),
+        ("time to last audio, p50 (ms)", lambda r: f"{r['last_audio_ms']['p50']:.0f}"),
+        ("audio ahead of the listener at `stop`, p50 / p99 (ms)",
+         lambda r: _pp(r["ahead_at_stop_ms"], 0)),
+        ("stop → `stopped`, p50 / p99 (ms)", lambda r: _pp(r["stop_ms"], 2)),
+        ("frames after `stopped`", lambda r: str(r["frames_after_stopped"])),
+        ("frames while paused", lambda r: str(r["frames_while_paused"])),
+        ("turns measured", lambda r: str(r["turns"])),
+        ("other processes' load (cores)", lambda r: f"{r['others_cpu_share']:.2f}"),
+    ]
+    for name, cell in rows:
+        lines.append(f"| {name} | " + " | ".join(cell(r) for r in runs) + " |")
     return "\n".join(lines)
 
 
@@ -147,5 +198,8 @@ def real_table(results: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    parts = [websocket_table(results), side_by_side_table(results), real_table(results)]
+    parts = [
+        websocket_table(results), pacing_table(results), side_by_side_table(results),
+        real_table(results),
+    ]
     return "\n\n".join(p for p in parts if p)

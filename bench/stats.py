@@ -83,23 +83,43 @@ def busy_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / TICKS
 
 
+def run_delay_s(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but waiting for a CPU
+    (``/proc/<pid>/schedstat``, second field): the cost of sharing the cores."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 class LagMonitor:
     """How late an event loop runs a callback: a task that sleeps ``period`` and records how much
-    longer than that it slept. Run ``run()`` as a task; ``take()`` returns and clears them."""
+    longer than that it slept, and how much of that the thread spent waiting for a CPU (taken by
+    other processes) rather than running. Run ``run()`` as a task; ``take()`` returns and clears
+    the figures."""
 
     def __init__(self, period: float = 0.005) -> None:
         self.period = period
         self.samples: list[float] = []
+        self.own: list[float] = []  # the lag less the time spent waiting for a CPU
 
     async def run(self) -> None:
         import asyncio
         import time
 
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(self.period)
-            self.samples.append(time.perf_counter() - before - self.period)
+        schedstat = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        try:
+            while True:
+                before, waited = time.perf_counter(), _waited(schedstat)
+                await asyncio.sleep(self.period)
+                lag = time.perf_counter() - before - self.period
+                self.samples.append(lag)
+                self.own.append(max(0.0, lag - (_waited(schedstat) - waited)))
+        finally:
+            os.close(schedstat)
 
     def take(self) -> dict[str, Any]:
         samples, self.samples = self.samples, []
-        return summary_ms(samples)
+        own, self.own = self.own, []
+        return summary_ms(samples) | {"own": summary_ms(own)}
+
+
+def _waited(fd: int) -> float:
+    return int(os.pread(fd, 128, 0).split()[1]) / 1e9

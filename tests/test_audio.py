@@ -46,3 +46,24 @@ def test_frames_are_found_after_garbage_and_an_id3_tag() -> None:
     id3 = b"ID3\x04\x00\x00\x00\x00\x00\x05hello"
     assert duration_ms(id3 + b"junk" + mp3) == duration_ms(mp3)
     assert duration_ms(b"") == 0 and split_frames(b"\x00" * 100, max_ms=100) == []
+
+
+def test_split_cuts_at_the_frames_iter_frames_finds_in_damaged_data() -> None:
+    mp3 = encode_mp3(tone(1.0), sample_rate=22050)
+    damaged = bytearray(b"junk" + mp3 + b"\xff\xf3tail")
+    damaged[len(damaged) // 2] ^= 0xFF  # a broken frame header, or audio data, mid-stream
+    data = bytes(damaged)
+    for max_ms in (20, 100, 500, 10_000):
+        expected: list[bytes] = []
+        start, ms = None, 0.0
+        for frame in iter_frames(data):
+            frame_ms = 1000 * frame.samples / frame.sample_rate
+            if start is None:
+                start = frame.offset
+            elif ms + frame_ms > max_ms:
+                expected.append(data[start : frame.offset])
+                start, ms = frame.offset, 0.0
+            ms += frame_ms
+            end = frame.offset + frame.length
+        expected.append(data[start:end])
+        assert split_frames(data, max_ms=max_ms) == expected

@@ -118,19 +118,27 @@ def duration_ms(data: bytes) -> int:
 
 def split_frames(data: bytes, *, max_ms: int) -> list[bytes]:
     """Cut ``data`` at frame boundaries into pieces of at most ``max_ms`` (at least one frame)."""
+    # The frames of iter_frames(), without building them: this runs for every piece a TTS
+    # yields (README, Benchmarks).
     pieces: list[bytes] = []
-    start = None
-    start_offset = 0
+    offset, end = _skip_id3(data), len(data)
+    piece_start = piece_end = -1
     piece_ms = 0.0
-    for frame in iter_frames(data):
-        frame_ms = 1000 * frame.samples / frame.sample_rate
-        if start is None:
-            start, start_offset, piece_ms = frame.offset, frame.offset, 0.0
+    while offset + 4 <= end:
+        header = _header(data[offset + 1], data[offset + 2]) if data[offset] == 0xFF else None
+        if header is None or offset + header[0] > end:
+            offset += 1
+            continue
+        length, sample_rate, samples = header
+        frame_ms = 1000 * samples / sample_rate
+        if piece_start < 0:
+            piece_start, piece_ms = offset, 0.0
         elif piece_ms + frame_ms > max_ms:
-            pieces.append(data[start_offset : frame.offset])
-            start_offset, piece_ms = frame.offset, 0.0
+            pieces.append(data[piece_start:offset])
+            piece_start, piece_ms = offset, 0.0
         piece_ms += frame_ms
-        end = frame.offset + frame.length
-    if start is not None:
-        pieces.append(data[start_offset:end])
+        offset += length
+        piece_end = offset
+    if piece_start >= 0:
+        pieces.append(data[piece_start:piece_end])
     return pieces

@@ -23,6 +23,7 @@ from voicechat.config import Settings, add_arguments, load_settings
 from voicechat.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
 from voicechat.conversation import Conversation
 from voicechat.errors import ConfigError, VoicechatError
+from voicechat.heap import freeze_after_startup
 from voicechat.logs import configure_logging
 from voicechat.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.server import create_app
@@ -66,8 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             settings = load_settings(args)
             _configure_logging(settings)
+            app = create_app(settings)
+            app.on_startup.append(freeze_after_startup)  # once the backends are loaded
             web.run_app(
-                create_app(settings),
+                app,
                 host=settings.host,
                 port=settings.port,
                 print=_listening(settings),

@@ -118,9 +118,12 @@ class Session:
 
     async def _write(self, text: str, *, keep: bool, message: dict[str, Any] | None = None) -> bool:
         try:
-            # Blocks while the socket's buffer is full: a slow reader slows the turn.
-            async with asyncio.timeout(self._config.send_timeout):
-                await self._ws.send_str(text)
+            if self._may_block():
+                # Blocks while the socket's buffer is full: a slow reader slows the turn.
+                async with asyncio.timeout(self._config.send_timeout):
+                    await self._ws.send_str(text)
+            else:
+                await self._ws.send_str(text)  # returns at once: no timer to arm and cancel
         except ConnectionError:  # the peer went away mid-send: not an error
             self._attached.clear()
             return keep  # a turn's message stays in the replay buffer for a resume
@@ -130,6 +133,17 @@ class Session:
         if message is not None:
             self._metrics.sent(message)
         return True
+
+    def _may_block(self) -> bool:
+        """Whether a write may wait for the client to read. aiohttp waits only while the
+        transport has paused writing, which it does above the buffer's high-water mark and
+        undoes at the low one: at or below that, a write cannot wait, and a timer armed and
+        cancelled for every message costs more than the write (README, Benchmarks)."""
+        transport = self._transport
+        if transport is None:
+            return True
+        low, _ = transport.get_write_buffer_limits()
+        return transport.get_write_buffer_size() > low
 
     def _disconnect_stuck_client(self) -> None:
         log.warning(

@@ -27,6 +27,7 @@ from voicechat.chunker import SentenceChunker
 from voicechat.errors import LLMFailed, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.pacing import ListenerClock
+from voicechat.silence import SilenceLimit
 from voicechat.tts.base import TTSBackend
 
 log = logging.getLogger("voicechat.turn")
@@ -61,6 +62,10 @@ class TurnOptions:
     end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
     lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
+
+
+async def _send_nothing(message: dict[str, Any], hold: bool) -> bool:
+    return False
 
 
 class _EndTurn(Exception):
@@ -135,6 +140,15 @@ class Turn:
 
     async def run(self) -> None:
         """Speak the whole answer, then send ``done``. Cancel the calling task to stop."""
+        try:
+            await self._run()
+        finally:
+            # Nothing is sent after the turn. Dropping the callback also frees the caller's
+            # closure, which refers back to this turn: a cycle that only the garbage collector
+            # would break, once the turn's queues and tasks had aged into its old generations.
+            self._send = _send_nothing
+
+    async def _run(self) -> None:
         chunks: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
         ready: asyncio.Queue[SentenceAudio | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._options.lookahead + 1)
@@ -229,18 +243,19 @@ class Turn:
         are no MP3 are dropped, and a backend silent for ``tts_timeout`` fails."""
         timeout = self._options.tts_timeout
         stream = self._tts.synthesize(text, voice=self._options.voice)
-        async with contextlib.aclosing(stream) as pieces:
-            while True:
-                try:
-                    async with asyncio.timeout(timeout):
-                        piece = await anext(pieces)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError as exc:
-                    message = f"the TTS sent nothing for {timeout:g} s"
-                    raise TTSFailed(message, backend=self._tts.name) from exc
-                for frame in split_frames(piece, max_ms=self._options.frame_ms):
-                    yield frame
+        # One timer for the stream, not one per piece (voicechat.silence).
+        with SilenceLimit(timeout) as silence:
+            async with contextlib.aclosing(stream) as pieces:
+                while True:
+                    try:
+                        piece = await silence.wait(anext(pieces))
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        message = f"the TTS sent nothing for {timeout:g} s"
+                        raise TTSFailed(message, backend=self._tts.name) from exc
+                    for frame in split_frames(piece, max_ms=self._options.frame_ms):
+                        yield frame
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore
