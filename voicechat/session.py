@@ -118,7 +118,7 @@ class Session:
 
     async def _write(self, text: str, *, keep: bool, message: dict[str, Any] | None = None) -> bool:
         try:
-            if self._may_block():
+            if self._may_block(len(text)):
                 # Blocks while the socket's buffer is full: a slow reader slows the turn.
                 async with asyncio.timeout(self._config.send_timeout):
                     await self._ws.send_str(text)
@@ -134,16 +134,19 @@ class Session:
             self._metrics.sent(message)
         return True
 
-    def _may_block(self) -> bool:
-        """Whether a write may wait for the client to read. aiohttp waits only while the
-        transport has paused writing, which it does above the buffer's high-water mark and
-        undoes at the low one: at or below that, a write cannot wait, and a timer armed and
-        cancelled for every message costs more than the write (README, Benchmarks)."""
+    def _may_block(self, chars: int) -> bool:
+        """Whether writing ``chars`` characters may wait for the client to read. aiohttp waits
+        only while the transport has paused writing, which it does above the buffer's
+        high-water mark and undoes at the low one: at or below that, and with room for this
+        message (at most 4 bytes a character) under the high mark, a write cannot wait, and a
+        timer armed and cancelled for every message costs more than the write (README,
+        Benchmarks)."""
         transport = self._transport
         if transport is None:
             return True
-        low, _ = transport.get_write_buffer_limits()
-        return transport.get_write_buffer_size() > low
+        low, high = transport.get_write_buffer_limits()
+        size = transport.get_write_buffer_size()
+        return size > low or size + 4 * chars > high
 
     def _disconnect_stuck_client(self) -> None:
         log.warning(
