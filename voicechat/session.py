@@ -24,6 +24,7 @@ from voicechat.limits import TokenBucket
 from voicechat.llm.base import LLMBackend
 from voicechat.metrics import SessionMetrics
 from voicechat.resume import ReplayBuffer
+from voicechat.socket_writer import SocketWriter, Written
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.speaker import Announcer, TurnSpeakers
 from voicechat.turn import Turn, TurnOptions
@@ -65,8 +66,7 @@ class Session:
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.token = secrets.token_urlsafe(18)  # proves a reconnecting client owns the session
-        self._ws = ws
-        self._transport = transport  # aborted when the client stops reading
+        self._socket = SocketWriter(ws, transport, send_timeout=config.send_timeout)
         self._attached = asyncio.Event()  # cleared while the connection is gone (resume.py)
         self._attached.set()
         self._replay = ReplayBuffer(config.replay_bytes)
@@ -117,46 +117,22 @@ class Session:
                 return await self._write(text, keep=turn is not None, message=message)
 
     async def _write(self, text: str, *, keep: bool, message: dict[str, Any] | None = None) -> bool:
-        try:
-            if self._may_block(len(text)):
-                # Blocks while the socket's buffer is full: a slow reader slows the turn.
-                async with asyncio.timeout(self._config.send_timeout):
-                    await self._ws.send_str(text)
-            else:
-                await self._ws.send_str(text)  # returns at once: no timer to arm and cancel
-        except ConnectionError:  # the peer went away mid-send: not an error
+        written = await self._socket.write(text)
+        if written is Written.GONE:
             self._attached.clear()
             return keep  # a turn's message stays in the replay buffer for a resume
-        except TimeoutError:
-            self._disconnect_stuck_client()
+        if written is Written.STUCK:
+            log.warning(
+                "session %s: the client read nothing for %g s; disconnecting it",
+                self.id,
+                self._config.send_timeout,
+            )
+            self._closed = True
+            self._socket.abort()
             return False
         if message is not None:
             self._metrics.sent(message)
         return True
-
-    def _may_block(self, chars: int) -> bool:
-        """Whether writing ``chars`` characters may wait for the client to read. aiohttp waits
-        only while the transport has paused writing, which it does above the buffer's
-        high-water mark and undoes at the low one: at or below that, and with room for this
-        message (at most 4 bytes a character) under the high mark, a write cannot wait, and a
-        timer armed and cancelled for every message costs more than the write (README,
-        Benchmarks)."""
-        transport = self._transport
-        if transport is None:
-            return True
-        low, high = transport.get_write_buffer_limits()
-        size = transport.get_write_buffer_size()
-        return size > low or size + 4 * chars > high
-
-    def _disconnect_stuck_client(self) -> None:
-        log.warning(
-            "session %s: the client read nothing for %g s; disconnecting it",
-            self.id,
-            self._config.send_timeout,
-        )
-        self._closed = True
-        if self._transport is not None:
-            self._transport.abort()  # drop the unsent buffer; the handler then cleans up
 
     async def send_error(self, error: VoicechatError) -> None:
         await self.send(protocol.error_event(error))
@@ -186,7 +162,7 @@ class Session:
 
     def resumable(self) -> bool:
         """Whether the connection dropped (no close frame from the client) and may come back."""
-        dropped = self._ws.close_code not in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
+        dropped = self._socket.ws.close_code not in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
         return self._config.resume_window > 0 and not self._closed and dropped
 
     def detach(self) -> None:
@@ -204,7 +180,7 @@ class Session:
         """Continue on a new connection: ``ready``, then every frame after ``seq`` of
         ``turn_id`` that the client missed, then whatever the turn sends next."""
         async with self._send_lock:
-            self._ws, self._transport = ws, transport
+            self._socket = SocketWriter(ws, transport, send_timeout=self._config.send_timeout)
             backlog = self._replay.after(turn_id, seq)
             await self._write(protocol.dump(self._ready(resumed=True)), keep=False)
             for text in backlog or []:
@@ -357,5 +333,5 @@ class Session:
         if self._turn is not None:
             self._turn.stopped = True
         await self._cancel_turn_task()
-        if code is not None and not self._ws.closed:
-            await self._ws.close(code=code, message=reason.encode())
+        if code is not None and not self._socket.ws.closed:
+            await self._socket.ws.close(code=code, message=reason.encode())
