@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
@@ -54,13 +53,6 @@ def require_chromium() -> None:
             f"{INSTALL_FAILED.read_text().strip()}"
         )
     pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium) first")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class EndlessReplayLLM:

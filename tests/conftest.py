@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,33 @@ pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: browser, open
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EVENT_TIMEOUT = 10.0
+# The environment for a voicechat subprocess: none of the developer's own settings or keys.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECHAT_", "OPENAI_"))}
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (until someone binds it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def start_serve(
+    port: int, *flags: str, env: dict[str, str] | None = None, stderr: bool = False
+) -> asyncio.subprocess.Process:
+    """``voicechat serve`` (tone TTS, replayed LLM) in a subprocess, once it is listening."""
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--tts", "tone"),
+        *flags,
+        env={**CLEAN_ENV, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE if stderr else None,
+    )
+    assert server.stdout is not None
+    line = await asyncio.wait_for(server.stdout.readline(), 60)
+    assert f"listening on http://127.0.0.1:{port}/" in line.decode(), line
+    return server
 
 
 def test_settings(**overrides: Any) -> Settings:

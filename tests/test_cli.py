@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +11,9 @@ import aiohttp
 import miniaudio
 import pytest
 
+from tests.conftest import CLEAN_ENV, free_port, start_serve
+
 pytestmark = pytest.mark.timeout(120)
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECHAT_", "OPENAI_"))}
 
 
 def test_demo_speaks_offline_into_an_mp3_file(tmp_path: Path) -> None:
@@ -24,7 +23,7 @@ def test_demo_speaks_offline_into_an_mp3_file(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=100,
-        env=ENV,
+        env=CLEAN_ENV,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -34,33 +33,10 @@ def test_demo_speaks_offline_into_an_mp3_file(tmp_path: Path) -> None:
     assert decoded.duration > 10  # the sample answer is about 20 s of speech
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_serve_answers_health_and_a_turn_then_stops_on_sigint() -> None:
     port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicechat",
-        "serve",
-        "--port",
-        str(port),
-        "--tts",
-        "tone",
-        "--replay-speed",
-        "0",
-        env=ENV,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    server = await start_serve(port, "--replay-speed", "0")
     try:
-        assert server.stdout is not None
-        line = await asyncio.wait_for(server.stdout.readline(), 60)
-        assert f"listening on http://127.0.0.1:{port}/" in line.decode()
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
                 assert (await health.json())["llm"] == "replay"

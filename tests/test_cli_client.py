@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests import conftest
-from tests.conftest import EVENT_TIMEOUT, ScriptedLLM, eventually
+from tests.conftest import CLEAN_ENV, EVENT_TIMEOUT, ScriptedLLM, eventually
 from voicechat.client import websocket_url
 from voicechat.llm.base import LLMBackend
 from voicechat.playback import playback_backends
@@ -28,7 +28,6 @@ from voicechat.tts.tone import ToneTTS
 
 pytestmark = pytest.mark.timeout(90)
 SENTENCES = ["One is first. ", "Two comes next. ", "Three is here. ", "Four is last."]
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("VOICECHAT_", "OPENAI_"))}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CLI = [sys.executable, "-m", "voicechat"]
 
@@ -69,7 +68,7 @@ async def run_cli(*args: str, stdin: bytes = b"", cwd: Path) -> tuple[int, str, 
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=ENV,
+        env=CLEAN_ENV,
         cwd=cwd,
     )
     out, err = await asyncio.wait_for(process.communicate(stdin), 60)
@@ -193,7 +192,7 @@ class PtyProcess:
     @classmethod
     async def spawn(cls, *args: str, cwd: Path) -> PtyProcess:
         master, slave = os.openpty()
-        env = {**ENV, "TERM": "xterm", "COLUMNS": "100", "LINES": "30"}
+        env = {**CLEAN_ENV, "TERM": "xterm", "COLUMNS": "100", "LINES": "30"}
         process = await asyncio.create_subprocess_exec(
             *CLI, *args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd
         )

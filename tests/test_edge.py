@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import edge_tts.communicate
 import pytest
 from edge_tts.drm import DRM
 
-from tests.conftest import eventually
+from tests.conftest import eventually, free_port
 from tests.edge_upstream import EdgeUpstream, spoken_text
 from voicechat.audio import duration_s, iter_frames
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
@@ -125,9 +124,7 @@ async def test_a_service_that_goes_quiet_hits_the_idle_timeout_and_is_hung_up_on
 
 
 async def test_a_refused_connection_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", f"ws://127.0.0.1:{port}/edge/v1?x=1")
     with pytest.raises(TTSFailed, match="cannot reach"):
         await speak(EdgeTTS())

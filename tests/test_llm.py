@@ -4,13 +4,12 @@ loopback endpoint that streams the same recordings."""
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLES, ClientFactory, eventually
+from tests.conftest import SAMPLES, ClientFactory, eventually, free_port
 from voicechat.errors import LLMFailed
 from voicechat.llm.base import ChatMessage, chunk_text
 from voicechat.llm.openai import OpenAILLM
@@ -119,9 +118,7 @@ async def test_openai_backend_turns_http_errors_into_llm_failed(
 
 
 async def test_openai_backend_reports_a_refused_connection(openai_llm: Any) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with pytest.raises(LLMFailed, match="cannot reach"):
         await collect(openai_llm(f"http://127.0.0.1:{port}/v1").stream(ask("hi")))
 

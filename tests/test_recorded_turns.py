@@ -3,7 +3,6 @@ against loopback services, fallbacks the client is told about, and injected fail
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +10,7 @@ import edge_tts.communicate
 import miniaudio
 import pytest
 
-from tests.conftest import ClientFactory, VoiceClient, audio_of
+from tests.conftest import ClientFactory, VoiceClient, audio_of, free_port
 from tests.conftest import test_settings as settings_for
 from tests.edge_upstream import EdgeUpstream, spoken_text
 from tests.test_guarantees import mp3_of
@@ -152,9 +151,7 @@ async def test_when_edge_fails_mid_turn_piper_speaks_on_in_one_stream_at_one_rat
 async def test_the_client_is_told_which_backend_speaks_when_edge_is_unreachable(
     monkeypatch: pytest.MonkeyPatch, voice_client: ClientFactory, backends: list[TTSBackend]
 ) -> None:
-    with socket.socket() as probe:  # offline: nothing answers where edge is
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # offline: nothing answers where edge is
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", f"ws://127.0.0.1:{port}/edge/v1?x=1")
     client, http = await voice_client(tts=make(backends, "edge,tone"))
     events = await client.turn(CAPITAL)

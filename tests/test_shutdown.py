@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
+from tests.conftest import free_port, start_serve
 from tests.rawws import Closed, RawWebSocket
-from tests.test_cli import ENV, free_port
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "shutdown-test-secret"
@@ -21,24 +20,10 @@ PROMPT = "A question nobody recorded, about zebras."  # answered by samples/llm/
 
 
 async def start_server(port: int) -> asyncio.subprocess.Process:
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicechat",
-        "serve",
-        "--port",
-        str(port),
-        "--tts",
-        "tone",
-        "--replay-speed",
-        "0.25",  # the default answer then streams for about 12 s: SIGTERM lands mid-turn
-        env={**ENV, "VOICECHAT_TOKEN": TOKEN},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    # The default answer then streams for about 12 s at 0.25: SIGTERM lands mid-turn.
+    return await start_serve(
+        port, "--replay-speed", "0.25", env={"VOICECHAT_TOKEN": TOKEN}, stderr=True
     )
-    assert server.stdout is not None
-    await asyncio.wait_for(server.stdout.readline(), 60)
-    return server
 
 
 def assert_clean_log(log: str) -> None:

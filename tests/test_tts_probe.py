@@ -3,30 +3,22 @@ first turn offline starts speaking without waiting on them."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import edge_tts.communicate
 import pytest
 
-from tests.conftest import VoiceClient
+from tests.conftest import VoiceClient, free_port
 from tests.conftest import test_settings as make_settings
 from tests.edge_upstream import EdgeUpstream
 from voicechat.server import TTS, TTS_PROBE, create_app
 from voicechat.tts.fallback import FallbackTTS
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_edge_is_skipped_from_the_first_turn(
     aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"wss://127.0.0.1:{closed_port()}/edge/v1?TrustedClientToken=x"
+    url = f"wss://127.0.0.1:{free_port()}/edge/v1?TrustedClientToken=x"
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", url)
     app = create_app(make_settings(tts="edge,tone"))
     http = await aiohttp_client(app)

@@ -20,12 +20,12 @@ from tests.browser import (
     ServerThread,
     ask,
     frames_seconds,
-    free_port,
     hold,
     played_reports,
     state,
     until,
 )
+from tests.conftest import free_port
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SAME = 1e-3  # seconds: the media clock and the frame headers agree to the microsecond

@@ -20,11 +20,11 @@ from tests.browser import (
     ServerThread,
     ask,
     frames_seconds,
-    free_port,
     played_reports,
     state,
     until,
 )
+from tests.conftest import free_port
 from voicechat.audio import duration_s
 from voicechat.llm.base import ChatMessage
 
