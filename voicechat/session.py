@@ -308,9 +308,8 @@ class Session:
                 await self.send(protocol.control_ack("stopped", None, spoken="", heard=""))
             return
         self._metrics.stop_requested()
-        turn.stopped = True  # from here on, send() drops everything of this turn
-        await self._cancel_turn_task()
-        self._remember(turn)  # what was heard, cut where it stopped
+        turn.stop()  # from here on, send() drops everything of this turn
+        await self._cancel_turn_task()  # its task remembers what was heard, as it ends
         stopped = protocol.control_ack(
             "stopped", turn.id, spoken=" ".join(turn.spoken), heard=turn.heard()
         )
@@ -331,7 +330,7 @@ class Session:
         self._closed = True
         self._metrics.closed()
         if self._turn is not None:
-            self._turn.stopped = True
+            self._turn.stop()
         await self._cancel_turn_task()
         if code is not None and not self._socket.ws.closed:
             await self._socket.ws.close(code=code, message=reason.encode())

@@ -24,7 +24,7 @@ from typing import Any
 from voicechat import protocol
 from voicechat.audio import duration_s, split_frames
 from voicechat.chunker import SentenceChunker
-from voicechat.errors import LLMFailed, TTSFailed, VoicechatError
+from voicechat.errors import LLMFailed, NoAudio, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.pacing import ListenerClock
 from voicechat.silence import SilenceLimit
@@ -98,13 +98,13 @@ class Turn:
         self._options = options
         self._resumed = asyncio.Event()
         self._resumed.set()
-        self.stopped = False  # set by the session: from then on nothing of this turn is sent
+        self.stopped = False  # see stop()
         self.finished = False  # set once `done` is on the wire
         self.text = ""  # everything the LLM said
-        self.spoken: list[str] = []  # chunks whose audio was (at least partly) sent
         self.seq = 0  # the next audio frame's number
         self.clock = ListenerClock(lead=options.lead)
-        self._sentence_starts: list[tuple[float, str]] = []  # (audio time, text) per sentence
+        # (audio time at its start, text) of each chunk whose audio was (at least partly) sent
+        self._sentence_starts: list[tuple[float, str]] = []
 
     # -- control, called by the session --------------------------------------------------
 
@@ -115,6 +115,12 @@ class Turn:
     @property
     def active(self) -> bool:
         return not (self.stopped or self.finished)
+
+    def stop(self) -> None:
+        """From now on nothing of this turn is sent (the session's writer checks), and what
+        the listener heard no longer grows: ``spoken`` and ``heard()`` stay as they are."""
+        self.stopped = True
+        self.clock.pause()
 
     def pause(self) -> None:
         self._resumed.clear()
@@ -127,6 +133,11 @@ class Turn:
     def played(self, seq: int) -> None:
         """The listener reports it has played audio frame ``seq``."""
         self.clock.played(seq)
+
+    @property
+    def spoken(self) -> list[str]:
+        """The chunks whose audio was (at least partly) sent."""
+        return [text for _, text in self._sentence_starts]
 
     def heard(self) -> str:
         """The sentences the listener has started to hear, by the playback clock."""
@@ -169,7 +180,7 @@ class Turn:
         done = protocol.done_event(
             self.id,
             text=self.text,
-            sentences=len(self.spoken),
+            sentences=len(self._sentence_starts),
             audio_ms=round(self.clock.sent * 1000),
         )
         if await self._send(done, False):
@@ -221,9 +232,7 @@ class Turn:
                     await sentence.pieces.put(frames)
                 if produced:
                     break
-                error: VoicechatError = TTSFailed(
-                    "the TTS returned no audio", backend=self._tts.name
-                )
+                error: VoicechatError = NoAudio("the TTS returned no audio", backend=self._tts.name)
             except TTSFailed as exc:
                 error = exc
             except Exception as exc:
@@ -281,7 +290,6 @@ class Turn:
             if not await self._send(frame, True):
                 raise _Abandoned
             if not started:
-                self.spoken.append(sentence.text)
                 self._sentence_starts.append((self.clock.sent, sentence.text))
                 started = True
             seconds = duration_s(piece)
