@@ -6,12 +6,13 @@ Standard library only: the Pipecat bench imports this from its own virtual envir
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from bench import timers
 
 # The first sentence ends at "answer." for both chunkers: its comma comes before the 30 characters
 # that voicechat's early first-clause cut needs, and the period follows a plain word.
@@ -56,12 +57,11 @@ class Workload:
 
 async def sleep_until(deadline: float, lateness: list[float] | None = None) -> None:
     """Sleep to an absolute ``time.perf_counter()`` deadline, so that delays never accumulate:
-    a late wake-up (a busy event loop) shows as lateness, not as a slower workload. asyncio
-    rounds its waits up to whole milliseconds, so even an idle loop wakes up to 1 ms late;
-    ``lateness`` collects how late each wake-up was."""
-    delay = deadline - time.perf_counter()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    a late wake-up (a busy event loop) shows as lateness, not as a slower workload. The wait
+    is a ``timerfd`` (bench.timers), not asyncio's millisecond-rounded timer, so an idle loop
+    wakes on time; ``lateness`` collects how late each wake-up was."""
+    if deadline > time.perf_counter():
+        await timers.sleep_until(deadline)
         if lateness is not None:  # only real waits: a consumer holding back is no lateness
             lateness.append(time.perf_counter() - deadline)
 
