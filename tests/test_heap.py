@@ -3,17 +3,19 @@ garbage is collected, and a turn that is over is freed at once, without a collec
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import traceback
 import weakref
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from tests.conftest import ClientFactory, ScriptedLLM, VoiceClient
+from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, VoiceClient, eventually
 from tests.conftest import test_settings as make_settings
 from voicechat import cli
-from voicechat.heap import freeze_after_startup
+from voicechat.heap import freeze_after_startup, release_cancellation
 from voicechat.server import SESSIONS, create_app
 from voicechat.tts.tone import ToneTTS
 
@@ -71,3 +73,58 @@ async def test_a_finished_or_stopped_turn_is_freed_without_the_collector(
         assert finished() is None and stopped() is None
     finally:
         gc.enable()
+
+
+async def test_a_turn_stopped_mid_synthesis_is_freed_without_the_collector(
+    voice_client: ClientFactory,
+) -> None:
+    # The LLM waits after three sentences and the first sentence's synthesis after its first
+    # piece: at the stop every stage and synthesis task is cancelled mid-wait.
+    llm = ScriptedLLM(["One. ", "Two. ", "Three. ", "Four."], hold_after=3)
+    tts = TrackingTTS(ToneTTS(), gate_after_first_piece=asyncio.Event())
+    client, http = await voice_client(llm=llm, tts=tts)
+    (session,) = http.server.app[SESSIONS]
+    gc.collect()
+    gc.disable()
+    try:
+        await client.start("speak")
+        await client.until("audio")
+        await eventually(lambda: tts.started == 3)
+        turn = weakref.ref(session._turn)  # noqa: SLF001
+        running = [task for task in asyncio.all_tasks() if "turn t1" in task.get_name()]
+        stages = sorted(task.get_name().split("turn t1")[1] for task in running)
+        assert stages == ["", " llm", " send", " tts", " tts 0"]  # the other syntheses are over
+        tasks = [weakref.ref(task) for task in running]
+        del running
+        await client.send("stop")
+        await client.until("stopped")
+        await eventually(lambda: tts.running == 0)
+        await eventually(lambda: turn() is None and all(task() is None for task in tasks))
+    finally:
+        gc.enable()
+
+
+async def test_release_cancellation_drops_a_cancelled_tasks_tracebacks_and_nothing_else() -> None:
+    async def fails() -> None:
+        raise ValueError("kept")
+
+    async def waits() -> None:
+        await asyncio.Event().wait()
+
+    failed = asyncio.create_task(fails())
+    cancelled = asyncio.create_task(waits())
+    for task in (failed, cancelled):
+        task.add_done_callback(release_cancellation)
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.wait([failed, cancelled])
+    await asyncio.sleep(0)  # done callbacks run
+    error = failed.exception()
+    assert isinstance(error, ValueError) and error.__traceback__ is not None  # left as it was
+    assert cancelled.cancelled()
+    with pytest.raises(asyncio.CancelledError) as raised:
+        cancelled.result()
+    # The task's own error, whose traceback held the frames of `waits`, was taken and dropped:
+    # this one is new, raised here.
+    frames = [entry.name for entry in traceback.extract_tb(raised.value.__traceback__)]
+    assert "waits" not in frames

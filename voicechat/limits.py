@@ -71,8 +71,9 @@ async def receive_until_idle(
     watched: asyncio.Task[None] | None = None
 
     def turn_ended(_: object) -> None:
-        nonlocal last_active
+        nonlocal last_active, watched
         last_active = loop.time()
+        watched = None  # a finished turn's task is not kept until the next turn
 
     while True:
         timeout: float | None = None

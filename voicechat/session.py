@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, web
 
 from voicechat import logs, protocol
 from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
+from voicechat.heap import release_cancellation
 from voicechat.history import History
 from voicechat.limits import TokenBucket
 from voicechat.llm.base import LLMBackend
@@ -251,6 +252,7 @@ class Session:
             name=f"session {self.id} turn {turn_id}",
             context=logs.turn_context(turn_id),
         )
+        self._turn_task.add_done_callback(release_cancellation)
         log.info("session %s: turn %s started (%d chars)", self.id, turn_id, len(start.prompt))
 
     async def _run_turn(self, turn: Turn) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from voicechat import protocol
 from voicechat.audio import duration_s, split_frames
 from voicechat.chunker import SentenceChunker
 from voicechat.errors import LLMFailed, NoAudio, TTSFailed, VoicechatError
+from voicechat.heap import release_cancellation
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.pacing import ListenerClock
 from voicechat.silence import SilenceLimit
@@ -62,6 +63,11 @@ class TurnOptions:
     end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
     lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
+
+
+def _start(group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str) -> None:
+    """Run ``stage`` in ``group``; if it is cancelled, its error is released at once (heap)."""
+    group.create_task(stage, name=name).add_done_callback(release_cancellation)
 
 
 async def _send_nothing(message: dict[str, Any], hold: bool) -> bool:
@@ -166,11 +172,10 @@ class Turn:
         abandoned = False
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._read_llm(chunks), name=f"turn {self.id} llm")
-                group.create_task(
-                    self._synthesize_ahead(chunks, ready, slots, group), name=f"turn {self.id} tts"
-                )
-                group.create_task(self._send_sentences(ready, slots), name=f"turn {self.id} send")
+                _start(group, self._read_llm(chunks), f"turn {self.id} llm")
+                synthesize = self._synthesize_ahead(chunks, ready, slots, group)
+                _start(group, synthesize, f"turn {self.id} tts")
+                _start(group, self._send_sentences(ready, slots), f"turn {self.id} send")
         except* _EndTurn:
             pass  # the failure was reported; the turn ends with `done` for what was spoken
         except* _Abandoned:
@@ -218,7 +223,7 @@ class Turn:
         while (text := await chunks.get()) is not _END:
             await slots.acquire()  # released by _send_sentences when a sentence is sent
             sentence = SentenceAudio(index, text)
-            group.create_task(self._synthesize(sentence), name=f"turn {self.id} tts {index}")
+            _start(group, self._synthesize(sentence), f"turn {self.id} tts {index}")
             ready.put_nowait(sentence)
             index += 1
         ready.put_nowait(_END)
