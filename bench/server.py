@@ -20,8 +20,8 @@ from bench.fakes import BenchLLM, BenchTTS
 from bench.stats import LagMonitor, raise_fd_limit, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
-from voicechat.heap import freeze_after_startup
-from voicechat.server import create_app
+from voicechat.heap import tune_collector
+from voicechat.server import SESSIONS, create_app
 
 BENCH_SETTINGS: dict[str, Any] = {
     "llm": "replay", "tts": "tone", "lead": 0.0, "max_sessions": 4096,
@@ -69,7 +69,7 @@ async def serve(workload: Workload, settings: Settings, *, freeze: bool = True) 
 
     app.router.add_get("/bench/lag", lag_handler)  # the bench's own route, not the server's
     if freeze:
-        app.on_startup.append(freeze_after_startup)  # as `voicechat serve` does
+        tune_collector(app, app[SESSIONS])  # as `voicechat serve` does
     monitor = asyncio.create_task(lag.run())
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -91,7 +91,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile here")
     parser.add_argument("--log", type=Path, help="server log file (default: stderr)")
     parser.add_argument("--gc-log", type=Path, help="write garbage collection pauses here")
-    parser.add_argument("--no-freeze", action="store_true", help="skip gc.freeze() at startup")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the collector alone (no freeze, no clock)"
+    )
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.setting)}
     settings = settings_for(overrides)

@@ -1,5 +1,6 @@
-"""The garbage collector: `voicechat serve` freezes what is alive once the app has started, later
-garbage is collected, and a turn that is over is freed at once, without a collection."""
+"""The garbage collector: `voicechat serve` freezes what is alive once the app has started and
+collects on a clock, later garbage is collected, and a turn that is over (stopped mid-synthesis
+included) is freed at once, without a collection."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from aiohttp import web
 from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, VoiceClient, eventually
 from tests.conftest import test_settings as make_settings
 from voicechat import cli
-from voicechat.heap import freeze_after_startup, release_cancellation
+from voicechat.heap import (
+    CollectorClock,
+    freeze_after_startup,
+    release_cancellation,
+    tune_collector,
+)
 from voicechat.server import SESSIONS, create_app
 from voicechat.tts.tone import ToneTTS
 
@@ -46,12 +52,71 @@ async def test_after_startup_the_live_objects_are_frozen_and_later_cycles_collec
         gc.unfreeze()
 
 
-def test_serve_freezes_after_the_apps_own_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_freezes_after_the_apps_own_startup_and_collects_on_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     served: list[web.Application] = []
     monkeypatch.setattr(cli.web, "run_app", lambda app, **_: served.append(app))
     assert cli.main(["serve", "--tts", "tone", "--llm", "replay"]) == 0
     (app,) = served
     assert list(app.on_startup)[-1] is freeze_after_startup
+    assert [ctx.__name__ for ctx in app.cleanup_ctx][-1] == "collect_on_the_clock"
+
+
+@pytest.mark.parametrize(
+    ("tick", "since_full", "generation"),
+    [(1, 0.0, 0), (9, 59.9, 0), (10, 0.0, 1), (20, 5.0, 1), (7, 60.0, 2), (10, 61.0, 2)],
+)
+def test_the_clock_collects_young_then_every_tenth_the_middle_and_each_minute_all(
+    tick: int, since_full: float, generation: int
+) -> None:
+    assert CollectorClock().generation(tick, since_full) == generation
+
+
+async def test_the_clock_runs_with_the_app_and_stops_with_it(
+    aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    app = create_app(make_settings(), tts=ToneTTS())
+    clock = CollectorClock(interval=0.001, idle_interval=0.001, middle_every=3, full_every=0.05)
+    tune_collector(app, app[SESSIONS], clock)
+    try:
+        http = await aiohttp_client(app)
+        await eventually(lambda: 2 in collected[1:] and 1 in collected and 0 in collected)
+        assert collected.count(0) > collected.count(1)
+        await http.close()
+        assert not [task for task in asyncio.all_tasks() if task.get_name() == "collector clock"]
+    finally:
+        gc.unfreeze()
+
+
+async def _collections_by(clock: CollectorClock, sessions: list[object]) -> list[int]:
+    """What ``clock`` collects in 20 ms with ``sessions`` open."""
+    collected: list[int] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+        running = asyncio.create_task(clock.run(sessions))
+        await asyncio.sleep(0.02)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    return collected
+
+
+async def test_the_clock_is_fast_only_while_sessions_are_open() -> None:
+    clock = CollectorClock(interval=0.001, idle_interval=3600.0)
+    assert await _collections_by(clock, sessions=[]) == []  # asleep for an hour
+    assert 0 in await _collections_by(clock, sessions=[object()])
+
+
+async def test_the_clock_leaves_a_disabled_collector_alone() -> None:
+    gc.disable()
+    try:
+        collected = await _collections_by(CollectorClock(interval=0.001), sessions=[object()])
+    finally:
+        gc.enable()
+    assert collected == []
 
 
 async def test_a_finished_or_stopped_turn_is_freed_without_the_collector(

@@ -23,10 +23,10 @@ from voicechat.config import Settings, add_arguments, load_settings
 from voicechat.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
 from voicechat.conversation import Conversation
 from voicechat.errors import ConfigError, VoicechatError
-from voicechat.heap import freeze_after_startup
+from voicechat.heap import tune_collector
 from voicechat.logs import configure_logging
 from voicechat.playback import Output, Recorder, Speaker, playback_backends
-from voicechat.server import create_app
+from voicechat.server import SESSIONS, create_app
 
 DEMO_PROMPT = "Tell me about the voicechat demo."
 BROWSER_HINT = "for the browser page: `make serve`, then open http://127.0.0.1:8765/"
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args)
             _configure_logging(settings)
             app = create_app(settings)
-            app.on_startup.append(freeze_after_startup)  # once the backends are loaded
+            tune_collector(app, app[SESSIONS])
             web.run_app(
                 app,
                 host=settings.host,
