@@ -18,6 +18,7 @@ from bench.driver import Event, Pipe, emit, freeze_heap, run_levels, turns_for
 from bench.fakes import BenchLLM, BenchTTS, ideal_timeline
 from bench.server import settings_for
 from bench.workload import Workload
+from voicechat.heap import CollectorClock
 from voicechat.server import session_config
 from voicechat.session import Session
 
@@ -101,10 +102,15 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         make_pipe=make_pipe, run=run,
     )
     freeze_heap()
-    results = await run_levels(
-        levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0,
-        ideal_first=ideal.first_audio, make_pipe=make_pipe, run=run,
-    )
+    # and, as `voicechat serve` does, collect on the clock (voicechat.heap); Pipecat has none
+    clock = asyncio.create_task(CollectorClock().run(sessions), name="collector clock")
+    try:
+        results = await run_levels(
+            levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0,
+            ideal_first=ideal.first_audio, make_pipe=make_pipe, run=run,
+        )
+    finally:
+        clock.cancel()
     return {"system": "voicechat", "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
             "levels": results}
 
