@@ -63,6 +63,8 @@ class DeadlineTimers:
         self._pending: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()  # ties: first asked, first woken
         self._armed_for: float | None = None
+        self._value = _Itimerspec()  # reused: the fakes arm the timer thousands of times a second
+        self._value_ref = ctypes.byref(self._value)
         loop.add_reader(self._fd, self._fire)
 
     def wait_until(self, deadline: float) -> asyncio.Future[None]:
@@ -78,9 +80,10 @@ class DeadlineTimers:
 
     def _arm(self, deadline: float) -> None:
         seconds = int(deadline)
-        nanoseconds = min(999_999_999, max(1, math.ceil((deadline - seconds) * 1e9)))
-        value = _Itimerspec(_Timespec(0, 0), _Timespec(seconds, nanoseconds))
-        if self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(value), None):
+        value = self._value.it_value  # it_interval stays 0: one shot
+        value.tv_sec = seconds
+        value.tv_nsec = min(999_999_999, max(1, math.ceil((deadline - seconds) * 1e9)))
+        if self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, self._value_ref, None):
             raise OSError(ctypes.get_errno(), "timerfd_settime failed")
         self._armed_for = deadline
 
