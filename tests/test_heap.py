@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import traceback
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -63,14 +65,33 @@ def test_serve_freezes_after_the_apps_own_startup_and_collects_on_the_clock(
     assert [ctx.__name__ for ctx in app.cleanup_ctx][-1] == "collect_on_the_clock"
 
 
-@pytest.mark.parametrize(
-    ("tick", "since_full", "generation"),
-    [(1, 0.0, 0), (9, 59.9, 0), (10, 0.0, 1), (20, 5.0, 1), (7, 60.0, 2), (10, 61.0, 2)],
-)
-def test_the_clock_collects_young_then_every_tenth_the_middle_and_each_minute_all(
-    tick: int, since_full: float, generation: int
+@pytest.mark.parametrize(("tick", "generation"), [(1, 0), (9, 0), (10, 1), (11, 0), (20, 1)])
+def test_the_clock_collects_the_young_generation_and_every_tenth_time_the_middle(
+    tick: int, generation: int
 ) -> None:
-    assert CollectorClock().generation(tick, since_full) == generation
+    assert CollectorClock().generation(tick) == generation
+
+
+@pytest.mark.parametrize(
+    ("oldest", "settled", "due"), [(125, 100, False), (126, 100, True), (90, 100, False)]
+)
+def test_a_full_collection_is_due_when_the_oldest_generation_grew_by_a_quarter(
+    oldest: int, settled: int, due: bool
+) -> None:
+    assert CollectorClock().full_due(oldest, settled) is due
+
+
+async def test_the_clock_walks_the_oldest_generation_only_once_it_has_grown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sizes it finds at each look, and after each full collection (90, then 80 for good).
+    sizes = itertools.chain([100, 110, 95, 120, 90, 100, 113], itertools.repeat(80))
+    monkeypatch.setattr(gc, "get_objects", lambda generation=None: [None] * next(sizes))
+    clock = CollectorClock(interval=0.001, full_check_every=0.0, middle_every=1000)
+    collected = await _collections_by(clock, sessions=[object()], until=lambda c: len(c) == 2)
+    # 100 settles it; 110 is not a quarter more; 95 lowers it; 120 > 95 * 1.25: walked, 90 left;
+    # 100 is not due; 113 > 90 * 1.25: walked again, 80 left, and 80 from then on is not due.
+    assert collected == [2, 2]
 
 
 async def test_the_clock_runs_with_the_app_and_stops_with_it(
@@ -79,11 +100,11 @@ async def test_the_clock_runs_with_the_app_and_stops_with_it(
     collected: list[int] = []
     monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
     app = create_app(make_settings(), tts=ToneTTS())
-    clock = CollectorClock(interval=0.001, idle_interval=0.001, middle_every=3, full_every=0.05)
+    clock = CollectorClock(interval=0.001, idle_interval=0.001, middle_every=3)
     tune_collector(app, app[SESSIONS], clock)
     try:
         http = await aiohttp_client(app)
-        await eventually(lambda: 2 in collected[1:] and 1 in collected and 0 in collected)
+        await eventually(lambda: 1 in collected and 0 in collected)
         assert collected.count(0) > collected.count(1)
         await http.close()
         assert not [task for task in asyncio.all_tasks() if task.get_name() == "collector clock"]
@@ -91,13 +112,21 @@ async def test_the_clock_runs_with_the_app_and_stops_with_it(
         gc.unfreeze()
 
 
-async def _collections_by(clock: CollectorClock, sessions: list[object]) -> list[int]:
-    """What ``clock`` collects in 20 ms with ``sessions`` open."""
+async def _collections_by(
+    clock: CollectorClock,
+    sessions: list[object],
+    until: Callable[[list[int]], bool] | None = None,
+) -> list[int]:
+    """What ``clock`` collects in 20 ms (or ``until`` it has collected enough) with
+    ``sessions`` open."""
     collected: list[int] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
         running = asyncio.create_task(clock.run(sessions))
-        await asyncio.sleep(0.02)
+        if until is None:
+            await asyncio.sleep(0.02)
+        else:
+            await eventually(lambda: until(collected))
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running

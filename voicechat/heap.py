@@ -20,8 +20,10 @@ less deallocations pass 700. In a busy server the objects that die are mostly ol
 that end), so that count stays low while the young generation fills with the new turns'
 objects: at 200 sessions young collections found 7,000-30,000 objects and took up to 8 ms,
 middle and full ones 10-20 ms. :class:`CollectorClock` collects the young generation every
-10 ms while sessions are open (once a second otherwise), the middle one every tenth time, and
-everything once a minute; the automatic collector stays on for bursts.
+10 ms while sessions are open (once a second otherwise) and the middle one every tenth time; once
+a minute it looks at the oldest generation and walks it when it has grown by a quarter since it
+was last walked (CPython's own rule, whose trigger the clock would otherwise starve). The
+automatic collector stays on for bursts.
 
 Freezing and the clock are the serving process's choice, made by ``voicechat serve`` through
 :func:`tune_collector`; ``create_app()`` alone leaves the collector alone (an app in a test
@@ -52,29 +54,39 @@ class CollectorClock:
     interval: float = 0.010  # seconds between collections while sessions are open
     idle_interval: float = 1.0  # ... and while none is
     middle_every: int = 10  # every n-th collection takes the middle generation too
-    full_every: float = 60.0  # seconds between full collections
+    full_check_every: float = 60.0  # seconds between looks at the oldest generation
+    full_growth: float = 0.25  # a full collection when it grew by this share since the last
 
-    def generation(self, tick: int, since_full: float) -> int:
-        """The generation to collect at ``tick`` (1, 2, ...), ``since_full`` seconds after the
-        last full collection."""
-        if since_full >= self.full_every:
-            return 2
+    def generation(self, tick: int) -> int:
+        """The generation to collect at ``tick`` (1, 2, ...): young, or every n-th the middle."""
         return 1 if tick % self.middle_every == 0 else 0
+
+    def full_due(self, oldest: int, settled: int) -> bool:
+        """Whether the oldest generation, ``oldest`` objects now and ``settled`` after the
+        last full collection, has grown enough to be walked again: CPython's own rule (a
+        quarter more), so that a server with many idle sessions is not walked every time."""
+        return oldest > settled * (1 + self.full_growth)
 
     async def run(self, sessions: Sized) -> None:
         """Collect on this clock until cancelled; ``sessions``: the open ones (only its size
         is read). Does nothing while the collector is disabled."""
         loop = asyncio.get_running_loop()
-        tick, last_full = 0, loop.time()
+        tick, next_look, settled = 0, loop.time() + self.full_check_every, None
         while True:
             await asyncio.sleep(self.interval if len(sessions) else self.idle_interval)
             if not gc.isenabled():
                 continue
+            if loop.time() >= next_look:
+                next_look = loop.time() + self.full_check_every
+                oldest = len(gc.get_objects(generation=2))
+                if settled is not None and self.full_due(oldest, settled):
+                    gc.collect(2)
+                    settled = len(gc.get_objects(generation=2))
+                else:  # the smallest it has been since it was last walked
+                    settled = oldest if settled is None else min(settled, oldest)
+                continue
             tick += 1
-            generation = self.generation(tick, loop.time() - last_full)
-            gc.collect(generation)
-            if generation == 2:
-                last_full = loop.time()
+            gc.collect(self.generation(tick))
 
 
 def tune_collector(
