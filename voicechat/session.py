@@ -1,8 +1,7 @@
-"""One WebSocket connection: it owns at most one live turn and is the socket's only writer.
+"""One WebSocket connection: it reads the client's messages and owns at most one live turn.
 
-Everything sent goes through :meth:`Session.send`, which is where the two promises of the
-protocol are kept: nothing of a stopped turn is written once the stop is decided, and no
-``sentence``/``audio`` frame is written while the turn is paused.
+Everything it sends goes through its :class:`~voicechat.outbox.Outbox`, where the protocol's
+promises (nothing after `stopped`, no speech while paused) are kept.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from voicechat import logs, protocol
 from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
@@ -24,8 +23,7 @@ from voicechat.history import History
 from voicechat.limits import TokenBucket
 from voicechat.llm.base import LLMBackend
 from voicechat.metrics import SessionMetrics
-from voicechat.resume import ReplayBuffer
-from voicechat.socket_writer import SocketWriter, Written
+from voicechat.outbox import Outbox
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.speaker import Announcer, TurnSpeakers
 from voicechat.turn import Turn, TurnOptions
@@ -67,73 +65,34 @@ class Session:
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.token = secrets.token_urlsafe(18)  # proves a reconnecting client owns the session
-        self._socket = SocketWriter(ws, transport, send_timeout=config.send_timeout)
-        self._attached = asyncio.Event()  # cleared while the connection is gone (resume.py)
-        self._attached.set()
-        self._replay = ReplayBuffer(config.replay_bytes)
+        self._metrics = metrics or SessionMetrics(None, llm=llm.name, tts=tts.name)
+        self._outbox = Outbox(
+            ws,
+            transport,
+            send_timeout=config.send_timeout,
+            replay_bytes=config.replay_bytes,
+            on_sent=self._metrics.sent,
+        )
         self._llm = llm
         self._tts = tts
         self._config = config
-        self._send_lock = asyncio.Lock()
         self._turn: Turn | None = None
         self._turn_task: asyncio.Task[None] | None = None
         self._turn_numbers = itertools.count(1)
-        self._closed = False
         self._history = History(config.system_prompt, max_turns=config.history_turns)
         self._unrecorded: tuple[Turn, str] | None = None  # the last turn, until remembered
         self._announcer = Announcer(tts)
         self._limiter = limiter or TokenBucket(rate=0, burst=1)
-        self._metrics = metrics or SessionMetrics(None, llm=llm.name, tts=tts.name)
 
     @property
     def turn_task(self) -> asyncio.Task[None] | None:
         return self._turn_task
 
-    # -- the one writer -------------------------------------------------------------------
-
     async def send(
         self, message: dict[str, Any], *, turn: Turn | None = None, hold_while_paused: bool = False
     ) -> bool:
-        """Write one message; return False when it was dropped (stopped turn, closed session).
-
-        A turn's messages wait while the turn is paused (``hold_while_paused``) or while the
-        connection is gone, and are kept for a resume; other messages are then dropped."""
-        text = protocol.dump(message)
-        while True:
-            if turn is not None:
-                if hold_while_paused:
-                    await turn.wait_resumed()
-                await self._attached.wait()
-            async with self._send_lock:
-                if self._closed or (turn is not None and turn.stopped):
-                    return False
-                if turn is None and not self._attached.is_set():
-                    return False
-                if turn is not None and (
-                    (hold_while_paused and turn.paused) or not self._attached.is_set()
-                ):
-                    continue  # paused or disconnected between our wait and the lock
-                if turn is not None:
-                    self._replay.add(turn.id, message.get("seq"), text)
-                return await self._write(text, keep=turn is not None, message=message)
-
-    async def _write(self, text: str, *, keep: bool, message: dict[str, Any] | None = None) -> bool:
-        written = await self._socket.write(text)
-        if written is Written.GONE:
-            self._attached.clear()
-            return keep  # a turn's message stays in the replay buffer for a resume
-        if written is Written.STUCK:
-            log.warning(
-                "session %s: the client read nothing for %g s; disconnecting it",
-                self.id,
-                self._config.send_timeout,
-            )
-            self._closed = True
-            self._socket.abort()
-            return False
-        if message is not None:
-            self._metrics.sent(message)
-        return True
+        """Write one message (see :meth:`Outbox.send`); False when it was dropped."""
+        return await self._outbox.send(message, turn=turn, hold_while_paused=hold_while_paused)
 
     async def send_error(self, error: VoicechatError) -> None:
         await self.send(protocol.error_event(error))
@@ -163,12 +122,11 @@ class Session:
 
     def resumable(self) -> bool:
         """Whether the connection dropped (no close frame from the client) and may come back."""
-        dropped = self._socket.ws.close_code not in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
-        return self._config.resume_window > 0 and not self._closed and dropped
+        return self._config.resume_window > 0 and not self._outbox.closed and self._outbox.dropped()
 
     def detach(self) -> None:
         """The connection is gone: hold the turn's messages until :meth:`attach`."""
-        self._attached.clear()
+        self._outbox.detach()
 
     async def attach(
         self,
@@ -180,15 +138,10 @@ class Session:
     ) -> None:
         """Continue on a new connection: ``ready``, then every frame after ``seq`` of
         ``turn_id`` that the client missed, then whatever the turn sends next."""
-        async with self._send_lock:
-            self._socket = SocketWriter(ws, transport, send_timeout=self._config.send_timeout)
-            backlog = self._replay.after(turn_id, seq)
-            await self._write(protocol.dump(self._ready(resumed=True)), keep=False)
-            for text in backlog or []:
-                await self._write(text, keep=True)
-            self._attached.set()
-        log.info("session %s: resumed (%d frames replayed)", self.id, len(backlog or []))
-        if backlog is None:  # the frames after `seq` are no longer all in the replay buffer
+        ready = self._ready(resumed=True)
+        replayed = await self._outbox.attach(ws, transport, ready=ready, turn_id=turn_id, seq=seq)
+        log.info("session %s: resumed (%d frames replayed)", self.id, replayed or 0)
+        if replayed is None:  # the frames after `seq` are no longer all in the replay buffer
             await self.send_error(
                 ResumeIncomplete("part of the turn could not be replayed; it was stopped")
             )
@@ -329,10 +282,9 @@ class Session:
 
     async def close(self, *, code: int | None = None, reason: str = "") -> None:
         """Stop everything this session runs; with ``code``, also close the socket with it."""
-        self._closed = True
+        self._outbox.closed = True
         self._metrics.closed()
         if self._turn is not None:
             self._turn.stop()
         await self._cancel_turn_task()
-        if code is not None and not self._socket.ws.closed:
-            await self._socket.ws.close(code=code, message=reason.encode())
+        await self._outbox.close(code=code, reason=reason)
