@@ -157,12 +157,14 @@ class Relay:
 
 
 class WireLog:
-    """Every JSON frame the page sent and received on its WebSockets, in order."""
+    """Every JSON frame the page sent and received on its WebSockets, in order; ``both``
+    holds the two directions in one order, each frame as ``("sent" | "received", message)``."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
         self.received: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
+        self.both: list[tuple[str, dict[str, Any]]] = []
         self.sockets = 0
         self.urls: list[str] = []  # of every WebSocket the page opened, in order
         page.on("websocket", self._attach)
@@ -170,8 +172,13 @@ class WireLog:
     def _attach(self, ws: Any) -> None:
         self.sockets += 1
         self.urls.append(ws.url)
-        ws.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
-        ws.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: self._log("received", self.received, payload))
+        ws.on("framesent", lambda payload: self._log("sent", self.sent, payload))
+
+    def _log(self, direction: str, into: list[dict[str, Any]], payload: str | bytes) -> None:
+        message = json.loads(payload)
+        into.append(message)
+        self.both.append((direction, message))
 
     def wait_for(self, what: str, condition: Callable[[], Any], *, within: float = WAIT_S) -> Any:
         """Let Playwright deliver events until ``condition()`` is truthy, or fail."""

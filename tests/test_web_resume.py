@@ -1,6 +1,7 @@
 """The voice page with the server's access token and after a dropped connection, in a real
-browser (see test_web_page.py): it passes `?token=` on, says clearly when it is refused, and
-resumes a turn cut mid-answer so that it plays on as one stream."""
+browser (see test_web_page.py): it passes `?token=` on, says clearly when it is refused,
+resumes a turn cut mid-answer so that it plays on as one stream, and tells the server on
+reconnecting of a Pause or a Stop pressed while the connection was down."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.browser import (
     AUDIO_JS,
     EndlessReplayLLM,
     OpenPage,
     ServerThread,
+    WireLog,
     ask,
     frames_seconds,
+    hold,
     played_reports,
     state,
     until,
@@ -65,17 +69,31 @@ class HeldLLM:
 class Valve:
     """Routes the page's sockets through Playwright. On the first one, the server's audio
     frames from ``HOLD_FROM`` on (and whatever comes after them but text and sentences) never
-    reach the page, as when a network dies with frames in flight; later sockets pass all."""
+    reach the page, as when a network dies with frames in flight; later sockets pass all.
 
-    def __init__(self) -> None:
+    With ``hold_reconnect``, the page's second socket opens on the page's side but reaches the
+    server only when the test calls :meth:`let_through`: until then the page is disconnected
+    (it has no `ready`), for as long as the test needs, and the server keeps the session."""
+
+    def __init__(self, *, hold_reconnect: bool = False) -> None:
         self.held: list[dict[str, Any]] = []
         self.sockets = 0
+        self.waiting: Any = None  # the page's side of the held reconnect
+        self._hold_reconnect = hold_reconnect
 
     def __call__(self, page_side: Any) -> None:
-        server_side = page_side.connect_to_server()
         self.sockets += 1
+        if self.sockets == 2 and self._hold_reconnect:
+            self.waiting = page_side
+            return
+        server_side = page_side.connect_to_server()
         if self.sockets == 1:
             server_side.on_message(lambda raw: self._pass(page_side, raw))
+
+    def let_through(self) -> None:
+        """Connect the held reconnect to the server (it then relays everything as is)."""
+        assert self.waiting is not None, "the page has not tried to reconnect"
+        self.waiting.connect_to_server()
 
     def _pass(self, page_side: Any, raw: str | bytes) -> None:
         message = json.loads(raw)
@@ -213,3 +231,164 @@ def test_a_turn_the_server_could_not_keep_is_cut_off_and_silenced(
     meta = page.text_content(f'[data-turn="{turn}"] .meta') or ""
     assert "cut off" in meta and "resuming" not in meta
     assert not page.is_disabled("#start") and page.is_disabled("#stop")
+
+
+# -- Pause and Stop pressed while the connection is down -----------------------------------
+
+
+def cut_with_the_reconnect_held(
+    open_page: OpenPage, server: ServerThread, query: str = ""
+) -> tuple[Page, WireLog, Valve, str]:
+    """A turn mid-answer: its first sentence is at the page, the audio of its second one was
+    sent but kept from the page; then the connection is cut (the server keeps the session) and
+    the page's reconnect is held in the valve. The turn is still live on the server, and its
+    LLM waits for ``go[1]``."""
+    llm = server.llm
+    assert isinstance(llm, HeldLLM)
+    valve = Valve(hold_reconnect=True)
+    page, wire = open_page(query, relay=valve)
+    turn = ask(page, "Tell me about Paris.")
+    until(page, f"s.turn.frames === {HOLD_FROM} && s.position > 0")
+    server.call(llm.go[0].set)
+    wire.wait_for("a frame the page did not get", lambda: valve.held)
+    assert server.cut_connections() == 1  # no close frame: the server keeps the session
+    wire.wait_for("the page's reconnect", lambda: valve.waiting is not None)
+    until(page, "s.connection === 'connecting' && s.turn.interrupted")
+    assert page.is_disabled("#start")  # no `ready` on the new socket: not connected
+    return page, wire, valve, turn
+
+
+def where(wire: WireLog, direction: str, action: str, turn: str | None = None) -> list[int]:
+    """The places in ``wire.both`` of the frames of ``direction`` with ``action`` (and of
+    ``turn``, when given)."""
+    return [
+        i
+        for i, (d, m) in enumerate(wire.both)
+        if d == direction and m["action"] == action and (turn is None or m.get("turn") == turn)
+    ]
+
+
+def audio_between(wire: WireLog, start: int, end: int) -> list[dict[str, Any]]:
+    return [m for d, m in wire.both[start:end] if d == "received" and m["action"] == "audio"]
+
+
+@pytest.mark.parametrize("player", ["mse", "webaudio"])
+@pytest.mark.parametrize("server", [{"held": True}], indirect=True)
+def test_pausing_while_disconnected_pauses_the_turn_on_reconnect_and_resume_plays_it_on(
+    open_page: OpenPage, server: ServerThread, player: str
+) -> None:
+    llm = server.llm
+    assert isinstance(llm, HeldLLM)
+    page, wire, valve, turn = cut_with_the_reconnect_held(open_page, server, f"?player={player}")
+    page.click("#pause")
+    now = state(page)
+    assert now["turn"]["paused"] and now["paused"]  # silent at once, before any server knows
+    assert page.text_content("#pause") == "Resume"
+    assert {"action": "pause"} not in wire.sent  # there was nowhere to send it
+
+    valve.let_through()
+    wire.wait_for("paused", lambda: wire.of_turn(turn, "paused"))
+    server.call(llm.go[1].set)  # the turn says the rest: its text comes, its audio must wait
+    last_words = {"action": "text", "turn": turn, "data": PARTS[2][-1]}
+    wire.wait_for("the turn's last words", lambda: last_words in wire.received)
+    before = state(page)
+    hold(page, 500)
+    after = state(page)
+    assert after["paused"] and after["turn"]["paused"]
+    assert (after["position"], after["turn"]["frames"]) == (
+        before["position"],
+        before["turn"]["frames"],
+    )
+    # On the new socket: the resumed `ready` (the server's turn not paused), the page's
+    # `pause`, the server's `paused`; before it, the frames kept from the page, sent again (and
+    # nothing the turn said after the pause); since then, no audio at all.
+    readies = [m for m in wire.received if m["action"] == "ready"]
+    assert [r["data"]["resumed"] for r in readies] == [False, True]
+    assert readies[1]["data"]["session"] == readies[0]["data"]["session"]
+    assert readies[1]["data"]["turn"] == {"id": turn, "paused": False}
+    again = where(wire, "received", "ready")[1]
+    [pause] = where(wire, "sent", "pause")
+    [paused] = where(wire, "received", "paused", turn)
+    assert again < pause < paused
+    kept = [m for m in valve.held if m["action"] == "audio"]
+    replayed = audio_between(wire, again, paused)
+    assert replayed[: len(kept)] == kept
+    assert all(m["sentence"] < len(PARTS) - 1 for m in replayed)
+    assert audio_between(wire, paused, len(wire.both)) == []
+
+    page.click("#pause")  # Resume
+    until(page, "s.turn.state === 'done'")
+    [resume] = where(wire, "sent", "resume")
+    [resumed] = where(wire, "received", "resumed", turn)
+    assert paused < resume < resumed
+    assert audio_between(wire, paused, resumed) == []
+
+    # One stream: each frame reached the page once, in order, and played through.
+    heard = audio_between(wire, 0, again)[:HOLD_FROM] + audio_between(wire, again, len(wire.both))
+    assert [m["seq"] for m in heard] == list(range(len(heard)))
+    now = state(page)
+    assert (now["turn"]["frames"], now["dropped"]) == (len(heard), 0)
+    seconds = duration_s(b"".join(base64.b64decode(m["data"]) for m in heard))
+    assert wire.of_turn(turn, "done")[0]["data"]["audio_ms"] == round(seconds * 1000)
+    if player == "mse":
+        audio = page.evaluate(AUDIO_JS)
+        assert audio["buffered"] == [[0, pytest.approx(seconds, abs=SAME)]]
+        assert audio["played"] == [[0, pytest.approx(seconds, abs=SAME)]]
+    else:
+        assert now["player"]["kind"] == "webaudio" and now["player"]["decodeErrors"] == 0
+        assert now["buffered"] == pytest.approx(seconds, abs=SAME)
+        assert now["position"] == pytest.approx(seconds, abs=SAME)
+    assert now["turn"]["caption"] == "".join(sum(PARTS, []))
+
+
+@pytest.mark.parametrize("server", [{"held": True}], indirect=True)
+def test_stopping_while_disconnected_stops_the_turn_on_reconnect_and_plays_none_of_it(
+    open_page: OpenPage, server: ServerThread
+) -> None:
+    llm = server.llm
+    assert isinstance(llm, HeldLLM)
+    page, wire, valve, turn = cut_with_the_reconnect_held(open_page, server)
+    page.click("#stop")
+    stopped_there = state(page)
+    assert stopped_there["turn"]["state"] == "stopped"
+    audio = page.evaluate(AUDIO_JS)
+    assert audio["paused"] and audio["src"] is None and audio["buffered"] == []
+    assert {"action": "stop"} not in wire.sent  # there was nowhere to send it
+
+    valve.let_through()
+    wire.wait_for("stopped", lambda: wire.of_turn(turn, "stopped"))
+    readies = [m for m in wire.received if m["action"] == "ready"]
+    assert readies[1]["data"]["resumed"] is True
+    assert readies[1]["data"]["turn"] == {"id": turn, "paused": False}  # it was still running
+    again = where(wire, "received", "ready")[1]
+    [stop] = where(wire, "sent", "stop")
+    [stopped] = where(wire, "received", "stopped")
+    assert again < stop < stopped and wire.both[stopped][1]["turn"] == turn
+    # The frames kept from the page came again before `stopped`, and nothing of the turn after.
+    kept = [m for m in valve.held if m["action"] == "audio"]
+    late = audio_between(wire, again, stopped)
+    assert kept and late[: len(kept)] == kept
+    assert [m for d, m in wire.both[stopped + 1 :] if m.get("turn") == turn] == []
+    # The page threw every one of them away: nothing was appended, the transcript is as it was.
+    until(page, f"s.dropped === {len(late)}")
+    now = state(page)
+    assert now["turn"] == stopped_there["turn"]
+    audio = page.evaluate(AUDIO_JS)
+    assert audio["paused"] and audio["src"] is None and audio["buffered"] == []
+    meta = page.text_content(f'[data-turn="{turn}"] .meta') or ""
+    assert meta.endswith("stopped") and "resuming" not in meta and "cut off" not in meta
+
+    # The session goes on: a new prompt is answered and played in full.
+    server.call(llm.go[1].set)
+    second = ask(page, "And its river?")
+    until(page, "s.turn.state === 'done'")
+    now = state(page)
+    assert now["session"] == readies[0]["data"]["session"]
+    assert now["dropped"] == len(late)
+    frames = wire.of_turn(second, "audio")
+    assert [m["seq"] for m in frames] == list(range(len(frames)))
+    seconds = frames_seconds(wire, second)
+    audio = page.evaluate(AUDIO_JS)
+    assert audio["buffered"] == [[0, pytest.approx(seconds, abs=SAME)]]
+    assert audio["played"] == [[0, pytest.approx(seconds, abs=SAME)]]
+    assert now["turn"]["caption"] == "".join(sum(PARTS, []))
