@@ -62,8 +62,8 @@ class CollectorClock:
         return 1 if tick % self.middle_every == 0 else 0
 
     def full_due(self, oldest: int, settled: int) -> bool:
-        """Whether the oldest generation, ``oldest`` objects now and ``settled`` after the
-        last full collection, has grown enough to be walked again: CPython's own rule (a
+        """Whether the oldest generation, ``oldest`` objects now and at least ``settled``
+        since it was last walked, has grown enough to be walked again: CPython's own rule (a
         quarter more), so that a server with many idle sessions is not walked every time."""
         return oldest > settled * (1 + self.full_growth)
 
