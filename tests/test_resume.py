@@ -189,3 +189,110 @@ def test_the_access_log_masks_the_resume_token_like_the_token(
     AccessLog(logging.getLogger("aiohttp.access"), "").log(request, web.Response(), 0.25)
     [line] = [record.getMessage() for record in caplog.records]
     assert '"GET /ws?token=***&resume=***&turn=t1&seq=4" 200' in line
+
+
+# -- the pause state the client wants, in the resume address (`paused=1|0`) ------------------
+
+
+async def reference_mp3(voice_client: ClientFactory) -> bytes:
+    """The whole answer's audio, from an uninterrupted turn."""
+    client, _ = await voice_client(llm=ScriptedLLM(SENTENCES))
+    return mp3_of(await client.turn("go"))
+
+
+async def cut_mid_turn(
+    voice_client: ClientFactory, *, paused: bool = False
+) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """Turn t1 mid-answer (paused first when ``paused``): its first audio frame was received,
+    then the connection was cut and the session parked while the rest of sentence 0 and the
+    next two sentences were synthesized (look-ahead 2): frames are waiting to be sent.
+    Returns the test client, the first `ready` and the events received."""
+    gate = asyncio.Event()
+    tts = TrackingTTS(ToneTTS(piece_ms=100), gate_after_first_piece=gate)
+    client, http = await voice_client(llm=ScriptedLLM(SENTENCES), tts=tts, lookahead=2)
+    await client.start("go")
+    received = await client.until("audio")
+    if paused:
+        await client.send("pause")
+        received += await client.until("paused")
+    drop(client)
+    await eventually(lambda: len(http.server.app[PARKING]) == 1)
+    gate.set()
+    await eventually(lambda: tts.started == 3)  # as far ahead as the turn may run
+    return http, client.events[0], received
+
+
+def speech(events: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """The `sentence` and `audio` frames among ``events``, as (action, index or seq)."""
+    return [
+        (e["action"], e["index"] if e["action"] == "sentence" else e["seq"])
+        for e in events
+        if e["action"] in ("sentence", "audio")
+    ]
+
+
+async def test_paused_1_in_the_resume_address_pauses_the_turn_before_anything_new_is_sent(
+    voice_client: ClientFactory,
+) -> None:
+    reference = await reference_mp3(voice_client)
+    http, ready, _ = await cut_mid_turn(voice_client)
+    # The client lost the turn's first frame on the way (seq -1): the frames written before
+    # the cut are replayed as they were sent, pause or not; nothing new comes after them.
+    again = await reconnect(http, ready, turn="t1", seq=-1, paused=1)
+    hello = await again.next_event()
+    assert hello["data"]["resumed"] is True
+    assert hello["data"]["turn"] == {"id": "t1", "paused": True}  # the acknowledgement
+    await again.send("resume")
+    held = await again.until("resumed")
+    assert speech(held) == [("sentence", 0), ("audio", 0)]
+    assert "paused" not in [e["action"] for e in held]
+    after = await again.until("done")
+    assert_ordered(held + after)
+    assert mp3_of(held + after) == reference  # every frame once
+
+
+async def test_paused_0_in_the_resume_address_resumes_a_turn_paused_before_the_cut(
+    voice_client: ClientFactory,
+) -> None:
+    reference = await reference_mp3(voice_client)
+    http, ready, before = await cut_mid_turn(voice_client, paused=True)
+    again = await reconnect(http, ready, turn="t1", seq=audio_of(before)[-1]["seq"], paused=0)
+    hello = await again.next_event()
+    assert hello["data"]["turn"] == {"id": "t1", "paused": False}
+    after = await again.until("done")  # without a `resume` from the client
+    assert "resumed" not in [e["action"] for e in after]
+    assert_ordered(before + after)
+    assert mp3_of(before + after) == reference
+
+
+async def test_paused_in_the_resume_address_of_another_turn_is_ignored(
+    voice_client: ClientFactory,
+) -> None:
+    reference = await reference_mp3(voice_client)
+    http, ready, _ = await cut_mid_turn(voice_client)
+    again = await reconnect(http, ready, turn="t0", seq=3, paused=1)  # not the live turn
+    hello = await again.next_event()
+    assert hello["data"]["turn"] == {"id": "t1", "paused": False}
+    events = await again.until("done")  # all of t1, from its start: the client had none of it
+    assert_ordered(events)
+    assert mp3_of(events) == reference
+
+
+@pytest.mark.parametrize(
+    ("value", "paused_before"), [("true", False), ("yes", False), ("false", True), ("", True)]
+)
+async def test_a_paused_value_other_than_1_or_0_is_ignored(
+    voice_client: ClientFactory, value: str, paused_before: bool
+) -> None:
+    reference = await reference_mp3(voice_client)
+    http, ready, before = await cut_mid_turn(voice_client, paused=paused_before)
+    seq = audio_of(before)[-1]["seq"]
+    again = await reconnect(http, ready, turn="t1", seq=seq, paused=value)
+    hello = await again.next_event()
+    assert hello["data"]["turn"] == {"id": "t1", "paused": paused_before}
+    if paused_before:
+        await again.send("resume")
+        assert speech(await again.until("resumed")) == []
+    after = await again.until("done")
+    assert_ordered(before + after)
+    assert mp3_of(before + after) == reference

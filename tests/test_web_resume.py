@@ -1,7 +1,8 @@
 """The voice page with the server's access token and after a dropped connection, in a real
 browser (see test_web_page.py): it passes `?token=` on, says clearly when it is refused,
 resumes a turn cut mid-answer so that it plays on as one stream, and tells the server on
-reconnecting of a Pause or a Stop pressed while the connection was down."""
+reconnecting of a Pause (in the reconnect's address) or a Stop pressed while the connection was
+down."""
 
 from __future__ import annotations
 
@@ -78,11 +79,13 @@ class Valve:
     def __init__(self, *, hold_reconnect: bool = False) -> None:
         self.held: list[dict[str, Any]] = []
         self.sockets = 0
+        self.urls: list[str] = []  # of every socket the page opened, also those held
         self.waiting: Any = None  # the page's side of the held reconnect
         self._hold_reconnect = hold_reconnect
 
     def __call__(self, page_side: Any) -> None:
         self.sockets += 1
+        self.urls.append(page_side.url)
         if self.sockets == 2 and self._hold_reconnect:
             self.waiting = page_side
             return
@@ -94,6 +97,12 @@ class Valve:
         """Connect the held reconnect to the server (it then relays everything as is)."""
         assert self.waiting is not None, "the page has not tried to reconnect"
         self.waiting.connect_to_server()
+
+    def turn_away(self) -> None:
+        """Close the held reconnect before it reached the server, as a dead network would: the
+        page tries again (with the address it makes then), and that socket passes."""
+        assert self.waiting is not None, "the page has not tried to reconnect"
+        self.waiting.close()
 
     def _pass(self, page_side: Any, raw: str | bytes) -> None:
         message = json.loads(raw)
@@ -272,23 +281,21 @@ def audio_between(wire: WireLog, start: int, end: int) -> list[dict[str, Any]]:
     return [m for d, m in wire.both[start:end] if d == "received" and m["action"] == "audio"]
 
 
-@pytest.mark.parametrize("player", ["mse", "webaudio"])
-@pytest.mark.parametrize("server", [{"held": True}], indirect=True)
-def test_pausing_while_disconnected_pauses_the_turn_on_reconnect_and_resume_plays_it_on(
-    open_page: OpenPage, server: ServerThread, player: str
-) -> None:
-    llm = server.llm
-    assert isinstance(llm, HeldLLM)
-    page, wire, valve, turn = cut_with_the_reconnect_held(open_page, server, f"?player={player}")
+def pause_while_disconnected(page: Page, wire: WireLog) -> None:
+    """Press Pause with no connection: the page goes silent at once, and sends nothing."""
     page.click("#pause")
     now = state(page)
     assert now["turn"]["paused"] and now["paused"]  # silent at once, before any server knows
     assert page.text_content("#pause") == "Resume"
     assert {"action": "pause"} not in wire.sent  # there was nowhere to send it
 
-    valve.let_through()
-    wire.wait_for("paused", lambda: wire.of_turn(turn, "paused"))
-    server.call(llm.go[1].set)  # the turn says the rest: its text comes, its audio must wait
+
+def say_the_rest_while_paused(page: Page, wire: WireLog, server: ServerThread, turn: str) -> int:
+    """Let the paused turn say the rest of its answer: its text reaches the page, and the page
+    stays silent and gets no new audio. Returns the place of the last words in ``wire.both``."""
+    llm = server.llm
+    assert isinstance(llm, HeldLLM)
+    server.call(llm.go[1].set)
     last_words = {"action": "text", "turn": turn, "data": PARTS[2][-1]}
     wire.wait_for("the turn's last words", lambda: last_words in wire.received)
     before = state(page)
@@ -299,31 +306,22 @@ def test_pausing_while_disconnected_pauses_the_turn_on_reconnect_and_resume_play
         before["position"],
         before["turn"]["frames"],
     )
-    # On the new socket: the resumed `ready` (the server's turn not paused), the page's
-    # `pause`, the server's `paused`; before it, the frames kept from the page, sent again (and
-    # nothing the turn said after the pause); since then, no audio at all.
-    readies = [m for m in wire.received if m["action"] == "ready"]
-    assert [r["data"]["resumed"] for r in readies] == [False, True]
-    assert readies[1]["data"]["session"] == readies[0]["data"]["session"]
-    assert readies[1]["data"]["turn"] == {"id": turn, "paused": False}
-    again = where(wire, "received", "ready")[1]
-    [pause] = where(wire, "sent", "pause")
-    [paused] = where(wire, "received", "paused", turn)
-    assert again < pause < paused
-    kept = [m for m in valve.held if m["action"] == "audio"]
-    replayed = audio_between(wire, again, paused)
-    assert replayed[: len(kept)] == kept
-    assert all(m["sentence"] < len(PARTS) - 1 for m in replayed)
-    assert audio_between(wire, paused, len(wire.both)) == []
+    return wire.both.index(("received", last_words))
 
+
+def resume_and_play_on_as_one_stream(
+    page: Page, wire: WireLog, turn: str, *, again: int, silent_since: int, player: str
+) -> None:
+    """Press Resume: `resume`, `resumed`, with no audio from ``silent_since`` to `resumed`;
+    then the turn plays on to its end as one stream: the frames before the cut, and all that
+    came after the resumed `ready` (at ``again`` in ``wire.both``), each once, in order."""
     page.click("#pause")  # Resume
     until(page, "s.turn.state === 'done'")
     [resume] = where(wire, "sent", "resume")
     [resumed] = where(wire, "received", "resumed", turn)
-    assert paused < resume < resumed
-    assert audio_between(wire, paused, resumed) == []
+    assert silent_since < resume < resumed
+    assert audio_between(wire, silent_since, resumed) == []
 
-    # One stream: each frame reached the page once, in order, and played through.
     heard = audio_between(wire, 0, again)[:HOLD_FROM] + audio_between(wire, again, len(wire.both))
     assert [m["seq"] for m in heard] == list(range(len(heard)))
     now = state(page)
@@ -339,6 +337,75 @@ def test_pausing_while_disconnected_pauses_the_turn_on_reconnect_and_resume_play
         assert now["buffered"] == pytest.approx(seconds, abs=SAME)
         assert now["position"] == pytest.approx(seconds, abs=SAME)
     assert now["turn"]["caption"] == "".join(sum(PARTS, []))
+
+
+def address(valve: Valve, attempt: int) -> dict[str, list[str]]:
+    """The query of the page's socket number ``attempt`` (0: the first)."""
+    return parse_qs(urlsplit(valve.urls[attempt]).query)
+
+
+@pytest.mark.parametrize("player", ["mse", "webaudio"])
+@pytest.mark.parametrize("server", [{"held": True}], indirect=True)
+def test_pausing_while_disconnected_pauses_the_turn_on_reconnect_and_resume_plays_it_on(
+    open_page: OpenPage, server: ServerThread, player: str
+) -> None:
+    page, wire, valve, turn = cut_with_the_reconnect_held(open_page, server, f"?player={player}")
+    pause_while_disconnected(page, wire)
+    assert address(valve, 1)["paused"] == ["0"]  # it set out while the turn played
+    valve.turn_away()
+    until(page, "s.resumes === 1")
+    # The next attempt asks for the turn paused; the server pauses it as it takes the page
+    # back, and its `ready` says so: the page has nothing to send, the server nothing to ack.
+    query = address(valve, 2)
+    assert (query["turn"], query["seq"]) == ([turn], [str(HOLD_FROM - 1)])
+    assert query["paused"] == ["1"]
+    readies = [m for m in wire.received if m["action"] == "ready"]
+    assert [r["data"]["resumed"] for r in readies] == [False, True]
+    assert readies[1]["data"]["session"] == readies[0]["data"]["session"]
+    assert readies[1]["data"]["turn"] == {"id": turn, "paused": True}
+    last_words = say_the_rest_while_paused(page, wire, server, turn)
+    assert where(wire, "sent", "pause") == [] and where(wire, "received", "paused") == []
+    # After the resumed `ready`: the frames kept from the page, sent again (they were written
+    # before the pause), and nothing the turn said after it.
+    again = where(wire, "received", "ready")[1]
+    kept = [m for m in valve.held if m["action"] == "audio"]
+    replayed = audio_between(wire, again, len(wire.both))
+    assert kept and replayed[: len(kept)] == kept
+    assert all(m["sentence"] < len(PARTS) - 1 for m in replayed)
+
+    resume_and_play_on_as_one_stream(
+        page, wire, turn, again=again, silent_since=last_words, player=player
+    )
+
+
+@pytest.mark.parametrize("server", [{"held": True}], indirect=True)
+def test_a_pause_pressed_after_the_reconnect_set_out_is_sent_after_the_resumed_ready(
+    open_page: OpenPage, server: ServerThread
+) -> None:
+    """The reconnect set out before Pause was pressed: its address says the turn plays, and so
+    does the resumed `ready` (as it would from a server that ignores `paused=`). The page then
+    sends `pause` at once, and nothing new of the turn comes until Resume."""
+    page, wire, valve, turn = cut_with_the_reconnect_held(open_page, server)
+    pause_while_disconnected(page, wire)
+    valve.let_through()
+    wire.wait_for("paused", lambda: wire.of_turn(turn, "paused"))
+    assert address(valve, 1)["paused"] == ["0"]
+    readies = [m for m in wire.received if m["action"] == "ready"]
+    assert readies[1]["data"]["turn"] == {"id": turn, "paused": False}
+    say_the_rest_while_paused(page, wire, server, turn)
+    # On the new socket: the resumed `ready`, the page's `pause`, the server's `paused`; before
+    # it, the frames kept from the page, sent again; since then, no audio at all.
+    again = where(wire, "received", "ready")[1]
+    [pause] = where(wire, "sent", "pause")
+    [paused] = where(wire, "received", "paused", turn)
+    assert again < pause < paused
+    kept = [m for m in valve.held if m["action"] == "audio"]
+    assert audio_between(wire, again, paused)[: len(kept)] == kept
+    assert audio_between(wire, paused, len(wire.both)) == []
+
+    resume_and_play_on_as_one_stream(
+        page, wire, turn, again=again, silent_since=paused, player="mse"
+    )
 
 
 @pytest.mark.parametrize("server", [{"held": True}], indirect=True)

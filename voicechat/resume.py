@@ -4,7 +4,8 @@ When a connection drops without a close frame, its session is *parked*: its turn
 place (every frame it tries to send waits), and the frames already written are kept in a
 bounded :class:`ReplayBuffer`. A client that reconnects within the window with the session's
 resume token (``/ws?resume=TOKEN&turn=T&seq=N``) gets the same session back, and the frames
-after the last ``seq`` it saw, with no duplicate and no gap.
+after the last ``seq`` it saw, with no duplicate and no gap. With ``&paused=1`` (or ``0``) the
+turn ``T`` is paused (or resumed) at once, before anything new of it is sent.
 """
 
 from __future__ import annotations

@@ -206,7 +206,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
 
 async def _resume(request: web.Request, ws: web.WebSocketResponse) -> Session | None:
     """The parked session named by ``?resume=TOKEN`` (with ``turn`` and ``seq``, the last audio
-    frame the client saw), attached to ``ws``; None for a new session."""
+    frame the client saw, and ``paused=1|0``, how the client wants that turn), attached to
+    ``ws``; None for a new session."""
     token = request.query.get("resume")
     session = request.app[PARKING].claim(token) if token else None
     if session is None:
@@ -215,5 +216,8 @@ async def _resume(request: web.Request, ws: web.WebSocketResponse) -> Session | 
         seq = int(request.query.get("seq", "-1"))
     except ValueError:
         seq = -1
-    await session.attach(ws, request.transport, turn_id=request.query.get("turn"), seq=seq)
+    paused = {"1": True, "0": False}.get(request.query.get("paused", ""))  # else: unchanged
+    await session.attach(
+        ws, request.transport, turn_id=request.query.get("turn"), seq=seq, paused=paused
+    )
     return session

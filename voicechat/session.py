@@ -135,9 +135,16 @@ class Session:
         *,
         turn_id: str | None,
         seq: int,
+        paused: bool | None = None,
     ) -> None:
         """Continue on a new connection: ``ready``, then every frame after ``seq`` of
-        ``turn_id`` that the client missed, then whatever the turn sends next."""
+        ``turn_id`` that the client missed, then whatever the turn sends next. ``paused``
+        (when ``turn_id`` is the live turn) pauses or resumes it first, before anything new."""
+        turn = self._live_turn()
+        if paused is not None and turn is not None and turn.id == turn_id:
+            # Before the outbox attaches: its waiting senders find the turn paused. No ack:
+            # `ready` reports the turn's state.
+            turn.pause() if paused else turn.resume()
         ready = self._ready(resumed=True)
         replayed = await self._outbox.attach(ws, transport, ready=ready, turn_id=turn_id, seq=seq)
         log.info("session %s: resumed (%d frames replayed)", self.id, replayed or 0)

@@ -1,9 +1,9 @@
 // The voice page: wires the connection, the player and the transcript together.
 // The page names its turns itself (`id` in `start`), so it knows the current turn the moment
 // Start is pressed and drops every frame of any other (stopped or superseded) turn.
-// When the connection drops, the page reconnects with the session's resume token, the turn
-// and the last audio `seq` it received; the server sends the rest of the turn from there, and
-// the player just goes on appending (see resumeSession).
+// When the connection drops, the page reconnects with the session's resume token, the turn,
+// the last audio `seq` it received and whether the turn is paused; the server sends the rest of
+// the turn from there, and the player just goes on appending (see resumeSession).
 
 import { socketUrl, takeToken } from "./address.js";
 import { Connection } from "./connection.js";
@@ -61,11 +61,14 @@ function newTurn(prompt) {
 
 const isCurrent = (message) => isLive(turn) && message.turn === turn.id;
 
-/** Each attempt: a new session, or (after a drop) the last one, from the last frame received. */
+/** Each attempt: a new session, or (after a drop) the last one, from the last frame received,
+ * with the turn paused or playing as the page has it now (a Pause pressed while the connection
+ * was down takes effect on the server before it sends anything new of the turn). */
 function connectUrl() {
   if (session.resume === null) return socketUrl(token);
   const query = { resume: session.resume };
   if (turn !== null) Object.assign(query, { turn: turn.id, seq: String(turn.timeline.lastSeq) });
+  if (isUnfinished(turn)) query.paused = turn.paused ? "1" : "0";
   return socketUrl(token, query);
 }
 
@@ -170,6 +173,8 @@ function resumeSession(theirs) {
     ours.view.truncateCaption(ours.captionMark);
   }
   if (ours !== null && theirs !== null && theirs.id === ours.id) {
+    // The address said whether the page has it paused; if the server says otherwise (it does
+    // not know `paused=`, or Pause was pressed after this attempt's address was made), say so.
     if (theirs.paused !== ours.paused) connection.send({ action: ours.paused ? "pause" : "resume" });
     return;
   }
