@@ -144,7 +144,10 @@ class Session:
         if paused is not None and turn is not None and turn.id == turn_id:
             # Before the outbox attaches: its waiting senders find the turn paused. No ack:
             # `ready` reports the turn's state.
-            turn.pause() if paused else turn.resume()
+            if paused:
+                turn.pause()
+            else:
+                turn.resume()
         ready = self._ready(resumed=True)
         replayed = await self._outbox.attach(ws, transport, ready=ready, turn_id=turn_id, seq=seq)
         log.info("session %s: resumed (%d frames replayed)", self.id, replayed or 0)

@@ -175,7 +175,9 @@ function resumeSession(theirs) {
   if (ours !== null && theirs !== null && theirs.id === ours.id) {
     // The address said whether the page has it paused; if the server says otherwise (it does
     // not know `paused=`, or Pause was pressed after this attempt's address was made), say so.
-    if (theirs.paused !== ours.paused) connection.send({ action: ours.paused ? "pause" : "resume" });
+    if (theirs.paused !== ours.paused) {
+      connection.send({ action: ours.paused ? "pause" : "resume" });
+    }
     return;
   }
   if (ours === null && theirs === null) return;
