@@ -111,6 +111,7 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         )
     finally:
         clock.cancel()
+        await asyncio.wait([clock])
     return {"system": "voicechat", "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
             "levels": results}
 

@@ -106,14 +106,14 @@ _TIMERS: dict[asyncio.AbstractEventLoop, DeadlineTimers] = {}
 
 
 def timers_for(loop: asyncio.AbstractEventLoop) -> DeadlineTimers | None:
-    """The loop's timers (made on first use, closed with the next lookup after the loop is),
-    or None without ``timerfd``."""
+    """The loop's timers (made on first use; those of closed loops are closed then), or None
+    without ``timerfd``."""
     if _LIBC is None:
         return None
-    for closed in [other for other in _TIMERS if other.is_closed()]:
-        os.close(_TIMERS.pop(closed).fd)
     timers = _TIMERS.get(loop)
-    if timers is None:
+    if timers is None:  # not on every sleep: only when a new loop needs its timers
+        for closed in [other for other in _TIMERS if other.is_closed()]:
+            os.close(_TIMERS.pop(closed).fd)
         timers = _TIMERS[loop] = DeadlineTimers(loop, _LIBC)
     return timers
 

@@ -47,7 +47,7 @@ async def test_a_deadline_already_past_returns_at_once() -> None:
     assert timers_before == timers._TIMERS  # no timer was even made
 
 
-def test_the_timerfd_of_a_closed_loop_is_closed_with_the_next_lookup() -> None:
+def test_the_timerfd_of_a_closed_loop_is_closed_when_a_new_loop_needs_one() -> None:
     async def sleep_briefly() -> None:
         await timers.sleep_until(time.perf_counter() + 0.001)
 
@@ -57,7 +57,7 @@ def test_the_timerfd_of_a_closed_loop_is_closed_with_the_next_lookup() -> None:
         asyncio.run(sleep_briefly())
     assert len(os.listdir("/proc/self/fd")) == open_fds  # one timerfd at a time, not six
     closed = [loop for loop in timers._TIMERS if loop.is_closed()]
-    assert len(closed) == 1  # the last run's, until the next lookup
+    assert len(closed) == 1  # the last run's, until another loop needs timers
 
 
 async def test_without_timerfd_the_sleep_is_asyncios(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -161,6 +161,24 @@ def test_without_the_token_the_page_says_it_is_refused_and_backs_off(
     assert page.is_disabled("#start")
 
 
+def assert_played_as_one_stream(
+    page: Page, wire: WireLog, turn: str, heard: list[dict[str, Any]], player: str
+) -> None:
+    """``heard``, the turn's audio frames as the page got them, is the audio `done` reports,
+    buffered and played through as one stream, without a gap or a repeat."""
+    seconds = duration_s(b"".join(base64.b64decode(m["data"]) for m in heard))
+    assert wire.of_turn(turn, "done")[0]["data"]["audio_ms"] == round(seconds * 1000)
+    if player == "mse":
+        audio = page.evaluate(AUDIO_JS)
+        assert audio["buffered"] == [[0, pytest.approx(seconds, abs=SAME)]]
+        assert audio["played"] == [[0, pytest.approx(seconds, abs=SAME)]]
+    else:  # every frame scheduled once, back to back on one clock, and played through
+        now = state(page)
+        assert now["player"]["kind"] == "webaudio" and now["player"]["decodeErrors"] == 0
+        assert now["buffered"] == pytest.approx(seconds, abs=SAME)
+        assert now["position"] == pytest.approx(seconds, abs=SAME)
+
+
 @pytest.mark.parametrize("player", ["mse", "webaudio"])
 @pytest.mark.parametrize("server", [{"held": True}], indirect=True)
 def test_a_turn_cut_mid_answer_resumes_and_plays_on_as_one_stream(
@@ -201,18 +219,7 @@ def test_a_turn_cut_mid_answer_resumes_and_plays_on_as_one_stream(
     assert (now["turn"]["frames"], now["turn"]["lastSeq"]) == (len(heard), heard[-1]["seq"])
     assert now["dropped"] == 0
 
-    # One stream, buffered and played through without a gap or a repeat.
-    seconds = duration_s(b"".join(base64.b64decode(m["data"]) for m in heard))
-    assert wire.of_turn(turn, "done")[0]["data"]["audio_ms"] == round(seconds * 1000)
-    if player == "mse":
-        audio = page.evaluate(AUDIO_JS)
-        assert audio["buffered"] == [[0, pytest.approx(seconds, abs=SAME)]]
-        assert audio["played"] == [[0, pytest.approx(seconds, abs=SAME)]]
-    else:  # every frame scheduled once, back to back on one clock, and played through
-        assert now["player"]["kind"] == "webaudio" and now["player"]["decodeErrors"] == 0
-        final = state(page)
-        assert final["buffered"] == pytest.approx(seconds, abs=SAME)
-        assert final["position"] == pytest.approx(seconds, abs=SAME)
+    assert_played_as_one_stream(page, wire, turn, heard, player)
     reports = played_reports(wire, turn)
     assert reports == sorted(set(reports)) and reports[-1] == heard[-1]["seq"]
     # The text and sentence that came after the last frame before the cut are not doubled.
@@ -326,16 +333,7 @@ def resume_and_play_on_as_one_stream(
     assert [m["seq"] for m in heard] == list(range(len(heard)))
     now = state(page)
     assert (now["turn"]["frames"], now["dropped"]) == (len(heard), 0)
-    seconds = duration_s(b"".join(base64.b64decode(m["data"]) for m in heard))
-    assert wire.of_turn(turn, "done")[0]["data"]["audio_ms"] == round(seconds * 1000)
-    if player == "mse":
-        audio = page.evaluate(AUDIO_JS)
-        assert audio["buffered"] == [[0, pytest.approx(seconds, abs=SAME)]]
-        assert audio["played"] == [[0, pytest.approx(seconds, abs=SAME)]]
-    else:
-        assert now["player"]["kind"] == "webaudio" and now["player"]["decodeErrors"] == 0
-        assert now["buffered"] == pytest.approx(seconds, abs=SAME)
-        assert now["position"] == pytest.approx(seconds, abs=SAME)
+    assert_played_as_one_stream(page, wire, turn, heard, player)
     assert now["turn"]["caption"] == "".join(sum(PARTS, []))
 
 

@@ -120,8 +120,11 @@ class Outbox:
             self._attached.set()
         return None if backlog is None else len(backlog)
 
-    async def close(self, *, code: int | None = None, reason: str = "") -> None:
-        """Write nothing more; with ``code``, also close the socket with it."""
+    def close(self) -> None:
+        """Write nothing more."""
         self.closed = True
-        if code is not None and not self._socket.ws.closed:
+
+    async def close_socket(self, *, code: int, reason: str = "") -> None:
+        """Close the socket with ``code`` (after :meth:`close`), unless it is closed already."""
+        if not self._socket.ws.closed:
             await self._socket.ws.close(code=code, message=reason.encode())

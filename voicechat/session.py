@@ -292,9 +292,10 @@ class Session:
 
     async def close(self, *, code: int | None = None, reason: str = "") -> None:
         """Stop everything this session runs; with ``code``, also close the socket with it."""
-        self._outbox.closed = True
+        self._outbox.close()  # first: nothing the turn sends as it unwinds goes out
         self._metrics.closed()
         if self._turn is not None:
             self._turn.stop()
         await self._cancel_turn_task()
-        await self._outbox.close(code=code, reason=reason)
+        if code is not None:
+            await self._outbox.close_socket(code=code, reason=reason)
