@@ -1,9 +1,9 @@
 """``python -m bench``: run every scenario, print the tables, write the JSON.
 
-    python -m bench                     # the full run (make bench): several minutes
-    python -m bench --quick             # the smoke run of make test: well under a minute
-    python -m bench --only websocket    # one part (repeatable): idle, websocket, pacing,
-                                        # inprocess, pipecat, real
+python -m bench                     # the full run (make bench): several minutes
+python -m bench --quick             # the smoke run of make test: well under a minute
+python -m bench --only websocket    # one part (repeatable): idle, websocket, pacing,
+                                    # inprocess, pipecat, real
 """
 
 from __future__ import annotations
@@ -42,10 +42,23 @@ class Plan:
     pacing: tuple[tuple[int, int], ...] = ((1, 2),)  # (sessions, turns) run with each lead
 
 
-FULL = Plan(idle=1000, levels=((1, 20), (50, 8), (200, 4)), side_levels="1,50,200",
-            side_turns=20, attempts=3, pacing=((1, 8), (50, 2)))
-QUICK = Plan(idle=100, levels=((1, 4), (20, 2)), side_levels="1,20", side_turns=4, attempts=1,
-             stagger=0.5, hold=0.05)
+FULL = Plan(
+    idle=1000,
+    levels=((1, 20), (50, 8), (200, 4)),
+    side_levels="1,50,200",
+    side_turns=20,
+    attempts=3,
+    pacing=((1, 8), (50, 2)),
+)
+QUICK = Plan(
+    idle=100,
+    levels=((1, 4), (20, 2)),
+    side_levels="1,20",
+    side_turns=4,
+    attempts=1,
+    stagger=0.5,
+    hold=0.05,
+)
 
 
 def log(message: str) -> None:
@@ -60,13 +73,19 @@ async def websocket_runs(workload: Workload, plan: Plan, spy: Path | None) -> li
         for attempt in range(plan.attempts):
             profile = spy if sessions == busiest else None
             result = await speaking_scenario(
-                workload, sessions=sessions, turns=turns, stagger=plan.stagger, hold=plan.hold,
+                workload,
+                sessions=sessions,
+                turns=turns,
+                stagger=plan.stagger,
+                hold=plan.hold,
                 spy=profile,
             )
             attempts.append(result)
-            log(f"  websocket {sessions} sessions, attempt {attempt + 1}: overhead p50/p99 "
+            log(
+                f"  websocket {sessions} sessions, attempt {attempt + 1}: overhead p50/p99 "
                 f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms, stop p99 "
-                f"{result['stop_ms']['p99']} ms, other load {result['others_cpu_share']}")
+                f"{result['stop_ms']['p99']} ms, other load {result['others_cpu_share']}"
+            )
             if result["others_cpu_share"] <= NOISY:
                 break
         best = min(attempts, key=lambda r: r["others_cpu_share"])
@@ -81,20 +100,36 @@ async def pacing_runs(workload: Workload, plan: Plan) -> list[dict[str, Any]]:
     for sessions, turns in plan.pacing:
         for lead in LEADS:
             result = await speaking_scenario(
-                workload, sessions=sessions, turns=turns, stagger=plan.stagger, hold=plan.hold,
-                settings={"lead": lead}, listen=LISTEN,
+                workload,
+                sessions=sessions,
+                turns=turns,
+                stagger=plan.stagger,
+                hold=plan.hold,
+                settings={"lead": lead},
+                listen=LISTEN,
             )
-            log(f"  pacing {sessions} sessions, lead {lead}: time to first audio p50 "
+            log(
+                f"  pacing {sessions} sessions, lead {lead}: time to first audio p50 "
                 f"{result['ttfa_ms']['p50']} ms, ahead at stop p50 "
-                f"{result['ahead_at_stop_ms']['p50']} ms")
+                f"{result['ahead_at_stop_ms']['p50']} ms"
+            )
             runs.append(result)
     return runs
 
 
 def side_by_side(python: Path, module: str, workload: Workload, plan: Plan) -> dict[str, Any]:
     fields = {k: v for k, v in asdict(workload).items() if k != "tokens"}
-    command = [str(python), "-m", module, "--levels", plan.side_levels, "--turns",
-               str(plan.side_turns), "--workload", json.dumps(fields)]
+    command = [
+        str(python),
+        "-m",
+        module,
+        "--levels",
+        plan.side_levels,
+        "--turns",
+        str(plan.side_turns),
+        "--workload",
+        json.dumps(fields),
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{module} failed:\n{done.stderr[-3000:]}")
@@ -153,8 +188,10 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     print(render(results))
-    print(f"\nmachine: {results['machine']}; load average {results['loadavg_start']} → "
-          f"{results['loadavg_end']}\nresults: {out}")
+    print(
+        f"\nmachine: {results['machine']}; load average {results['loadavg_start']} → "
+        f"{results['loadavg_end']}\nresults: {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -158,8 +158,15 @@ def _timings(turn: dict[str, Any], started: float, ideal: Ideal) -> dict[str, An
 
 
 async def run_session(
-    http: aiohttp.ClientSession, url: str, *, ideal: Ideal, turns: int, delay: float,
-    hold: float, counters: Counters, listen: float = 0.0,
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    ideal: Ideal,
+    turns: int,
+    delay: float,
+    hold: float,
+    counters: Counters,
+    listen: float = 0.0,
 ) -> None:
     async with http.ws_connect(url, max_msg_size=0) as ws:
         connection = Connection(ws, counters)
@@ -178,8 +185,15 @@ async def run_session(
 
 
 async def speaking(
-    url: str, *, sessions: int, turns: int, ideal: Ideal, stagger: float, hold: float,
-    seed: int = 6, listen: float = 0.0,
+    url: str,
+    *,
+    sessions: int,
+    turns: int,
+    ideal: Ideal,
+    stagger: float,
+    hold: float,
+    seed: int = 6,
+    listen: float = 0.0,
 ) -> Counters:
     """``sessions`` concurrent sessions of ``turns`` turns each, started over ``stagger`` s;
     an interrupted turn is stopped two frames after its resume, and no sooner than ``listen``
@@ -192,8 +206,14 @@ async def speaking(
             delay = rng.uniform(0, stagger) if sessions > 1 else 0.0
             group.create_task(
                 run_session(
-                    http, url, ideal=ideal, turns=turns, delay=delay, hold=hold,
-                    counters=counters, listen=listen,
+                    http,
+                    url,
+                    ideal=ideal,
+                    turns=turns,
+                    delay=delay,
+                    hold=hold,
+                    counters=counters,
+                    listen=listen,
                 )
             )
     return counters

@@ -78,7 +78,11 @@ async def drive(pipe: Pipe, *, turns: int, delay: float, tally: Tally) -> None:
 
 
 async def run_levels(
-    levels: list[int], *, turns_for: Callable[[int], int], stagger: float, ideal_first: float,
+    levels: list[int],
+    *,
+    turns_for: Callable[[int], int],
+    stagger: float,
+    ideal_first: float,
     make_pipe: Callable[[], Awaitable[Pipe]],
     run: Callable[[list[Pipe], Coroutine[Any, Any, None]], Coroutine[Any, Any, None]],
 ) -> list[dict[str, Any]]:
@@ -87,15 +91,20 @@ async def run_levels(
     for level in levels:
         pipes = [await make_pipe() for _ in range(level)]
         out.append(
-            await run_level(pipes, turns=turns_for(level), stagger=stagger,
-                            ideal_first=ideal_first, run=run)
+            await run_level(
+                pipes, turns=turns_for(level), stagger=stagger, ideal_first=ideal_first, run=run
+            )
         )
         print(f"  {level} sessions done", file=sys.stderr, flush=True)
     return out
 
 
 async def run_level(
-    pipes: list[Pipe], *, turns: int, stagger: float, ideal_first: float,
+    pipes: list[Pipe],
+    *,
+    turns: int,
+    stagger: float,
+    ideal_first: float,
     run: Callable[[list[Pipe], Coroutine[Any, Any, None]], Coroutine[Any, Any, None]],
 ) -> dict[str, Any]:
     rng = random.Random(6)

@@ -13,9 +13,9 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from bench.workload import Workload, sleep_until, stream_tokens
-from voicechat.audio import duration_s, split_frames
-from voicechat.chunker import SentenceChunker
 from voicechat.llm.base import ChatMessage
+from voicechat.pipeline.audio import duration_s, split_frames
+from voicechat.pipeline.chunker import SentenceChunker
 from voicechat.tts.tone import ToneTTS
 
 
@@ -91,7 +91,11 @@ class Ideal:
 
 
 def ideal_timeline(
-    workload: Workload, tts: BenchTTS, *, first_clause_chars: int, max_chunk_chars: int,
+    workload: Workload,
+    tts: BenchTTS,
+    *,
+    first_clause_chars: int,
+    max_chunk_chars: int,
     lookahead: int,
 ) -> Ideal:
     """What a server that adds no time at all would achieve with these backends."""

@@ -19,7 +19,7 @@ import edge_tts.communicate
 from aiohttp import web
 
 from voicechat.config import Settings
-from voicechat.server import create_app
+from voicechat.server.app import create_app
 
 PROMPT = "What is the capital of France?"
 
@@ -61,8 +61,9 @@ async def silent_tls_port() -> tuple[asyncio.Server, int]:
 
 
 def show(label: str, results: list[tuple[float, str]]) -> None:
-    cells = ", ".join(f"turn {n + 1}: {t * 1000:.0f} ms (ready: {r})" for n, (t, r) in
-                      enumerate(results))
+    cells = ", ".join(
+        f"turn {n + 1}: {t * 1000:.0f} ms (ready: {r})" for n, (t, r) in enumerate(results)
+    )
     print(f"{label:<40} {cells}")
 
 

@@ -47,8 +47,12 @@ class Server:
 
 @asynccontextmanager
 async def server_process(
-    workload: Workload, *, settings: dict[str, Any] | None = None, profile: Path | None = None,
-    gc_log: Path | None = None, python: str = sys.executable,
+    workload: Workload,
+    *,
+    settings: dict[str, Any] | None = None,
+    profile: Path | None = None,
+    gc_log: Path | None = None,
+    python: str = sys.executable,
 ) -> AsyncIterator[Server]:
     fields = {k: v for k, v in asdict(workload).items() if k != "tokens"}
     command = [python, "-m", "bench.server", "--workload", json.dumps(fields)]
@@ -60,7 +64,10 @@ async def server_process(
         command += ["--gc-log", str(gc_log)]
     command += os.environ.get("BENCH_SERVER_ARGS", "").split()  # experiments: --no-freeze
     process = await asyncio.create_subprocess_exec(
-        *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        *command,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
@@ -82,8 +89,18 @@ async def server_process(
 async def start_py_spy(pid: int, out: Path) -> asyncio.subprocess.Process:
     spy = Path(sys.executable).with_name("py-spy")
     process = await asyncio.create_subprocess_exec(
-        str(spy), "record", "--pid", str(pid), "--rate", "500", "--nonblocking",
-        "--format", "raw", "--output", str(out), stdout=asyncio.subprocess.DEVNULL,
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "500",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.sleep(0.5)  # py-spy attaches
@@ -101,14 +118,24 @@ async def server_lag(server: Server) -> dict[str, Any]:
 def ideal_for(workload: Workload, settings: dict[str, Any] | None = None) -> Ideal:
     resolved = settings_for(settings or {})
     return ideal_timeline(
-        workload, BenchTTS(workload), first_clause_chars=resolved.first_clause_chars,
-        max_chunk_chars=resolved.max_chunk_chars, lookahead=resolved.lookahead,
+        workload,
+        BenchTTS(workload),
+        first_clause_chars=resolved.first_clause_chars,
+        max_chunk_chars=resolved.max_chunk_chars,
+        lookahead=resolved.lookahead,
     )
 
 
 async def speaking_scenario(
-    workload: Workload, *, sessions: int, turns: int, stagger: float, hold: float,
-    profile: Path | None = None, spy: Path | None = None, settings: dict[str, Any] | None = None,
+    workload: Workload,
+    *,
+    sessions: int,
+    turns: int,
+    stagger: float,
+    hold: float,
+    profile: Path | None = None,
+    spy: Path | None = None,
+    settings: dict[str, Any] | None = None,
     listen: float = 0.0,
 ) -> dict[str, Any]:
     """``sessions`` concurrent sessions speaking over real WebSockets to a fresh server;
@@ -142,8 +169,13 @@ async def speaking_scenario(
         try:
             with collector_off():
                 counters = await speaking(
-                    server.url, sessions=sessions, turns=turns, ideal=ideal, stagger=stagger,
-                    hold=hold, listen=listen,
+                    server.url,
+                    sessions=sessions,
+                    turns=turns,
+                    ideal=ideal,
+                    stagger=stagger,
+                    hold=hold,
+                    listen=listen,
                 )
         finally:
             sampling = False
@@ -230,8 +262,11 @@ def gc_pauses(log: Path, window: tuple[float, float]) -> dict[str, Any]:
     log.unlink()
     out: dict[str, Any] = {}
     for generation in (0, 1, 2):
-        took = [(t, freed) for g, at, t, freed in entries
-                if g == generation and window[0] <= at <= window[1]]
+        took = [
+            (t, freed)
+            for g, at, t, freed in entries
+            if g == generation and window[0] <= at <= window[1]
+        ]
         out[str(generation)] = {
             "n": len(took),
             "total_ms": round(1000 * sum(t for t, _ in took), 1),
@@ -266,5 +301,8 @@ async def idle_scenario(workload: Workload, *, sessions: int) -> dict[str, Any]:
 
         started = time.perf_counter()
         result = await hold_idle(server.url, sessions=sessions, on_connected=measure)
-    return {"sessions": sessions, "wall_s": round(time.perf_counter() - started, 2),
-            "loadavg": loadavg()} | result
+    return {
+        "sessions": sessions,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "loadavg": loadavg(),
+    } | result

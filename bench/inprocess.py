@@ -18,9 +18,8 @@ from bench.driver import Event, Pipe, emit, freeze_heap, run_levels, turns_for
 from bench.fakes import BenchLLM, BenchTTS, ideal_timeline
 from bench.server import settings_for
 from bench.workload import Workload
-from voicechat.heap import CollectorClock
-from voicechat.server import session_config
-from voicechat.session import Session
+from voicechat.server.collector import CollectorClock
+from voicechat.server.session import Session, session_config
 
 START = json.dumps({"action": "start", "data": {"prompt": "What is the capital of France?"}})
 STOP = json.dumps({"action": "stop"})
@@ -75,8 +74,11 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
     settings = settings_for({})  # the WebSocket bench's settings: no pacing (lead 0)
     llm, tts = BenchLLM(workload), BenchTTS(workload)
     ideal = ideal_timeline(
-        workload, tts, first_clause_chars=settings.first_clause_chars,
-        max_chunk_chars=settings.max_chunk_chars, lookahead=settings.lookahead,
+        workload,
+        tts,
+        first_clause_chars=settings.first_clause_chars,
+        max_chunk_chars=settings.max_chunk_chars,
+        lookahead=settings.lookahead,
     )
     sessions: list[Session] = []
 
@@ -98,22 +100,33 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
 
     # Warm-up: render the speech once, as the WebSocket bench does.
     await run_levels(
-        [1], turns_for=lambda n: 2, stagger=0.0, ideal_first=ideal.first_audio,
-        make_pipe=make_pipe, run=run,
+        [1],
+        turns_for=lambda n: 2,
+        stagger=0.0,
+        ideal_first=ideal.first_audio,
+        make_pipe=make_pipe,
+        run=run,
     )
     freeze_heap()
     # and, as `voicechat serve` does, collect on the clock (voicechat.heap); Pipecat has none
     clock = asyncio.create_task(CollectorClock().run(sessions), name="collector clock")
     try:
         results = await run_levels(
-            levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0,
-            ideal_first=ideal.first_audio, make_pipe=make_pipe, run=run,
+            levels,
+            turns_for=lambda n: turns_for(n, turns),
+            stagger=2.0,
+            ideal_first=ideal.first_audio,
+            make_pipe=make_pipe,
+            run=run,
         )
     finally:
         clock.cancel()
         await asyncio.wait([clock])
-    return {"system": "voicechat", "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
-            "levels": results}
+    return {
+        "system": "voicechat",
+        "ideal_first_audio_ms": round(ideal.first_audio * 1000, 2),
+        "levels": results,
+    }
 
 
 def main() -> None:

@@ -81,7 +81,9 @@ class WorkloadTTS(TTSService):
 
     def __init__(self, workload: Workload) -> None:
         super().__init__(
-            push_start_frame=True, push_stop_frames=True, sample_rate=workload.sample_rate,
+            push_start_frame=True,
+            push_stop_frames=True,
+            sample_rate=workload.sample_rate,
             settings=unsupported(TTSSettings),
         )
         self._workload = workload
@@ -176,13 +178,21 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         await asyncio.gather(runner.run(), drive())
 
     await run_levels(
-        [1], turns_for=lambda n: 2, stagger=0.0, ideal_first=ideal_first, make_pipe=make_pipe,
+        [1],
+        turns_for=lambda n: 2,
+        stagger=0.0,
+        ideal_first=ideal_first,
+        make_pipe=make_pipe,
         run=run,
     )
     freeze_heap()
     results = await run_levels(
-        levels, turns_for=lambda n: turns_for(n, turns), stagger=2.0, ideal_first=ideal_first,
-        make_pipe=make_pipe, run=run,
+        levels,
+        turns_for=lambda n: turns_for(n, turns),
+        stagger=2.0,
+        ideal_first=ideal_first,
+        make_pipe=make_pipe,
+        run=run,
     )
     import pipecat
 

@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from voicechat.audio import duration_s
-from voicechat.chunker import SentenceChunker
 from voicechat.config import Settings
 from voicechat.llm.replay import Recording
-from voicechat.server import create_app
+from voicechat.pipeline.audio import duration_s
+from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.server.app import create_app
 from voicechat.tts.piper import PiperTTS, create
 
 SENTENCES = {

@@ -29,9 +29,11 @@ def websocket_table(results: dict[str, Any]) -> str:
     runs = results.get("websocket")
     if not runs:
         return idle_table(results)
-    head = "| over WebSocket, per turn | " + " | ".join(
-        f"{r['sessions']} speaking" for r in runs
-    ) + " | target |"
+    head = (
+        "| over WebSocket, per turn | "
+        + " | ".join(f"{r['sessions']} speaking" for r in runs)
+        + " | target |"
+    )
     lines = [head, "|---" * (len(runs) + 2) + "|"]
     targets = {
         "time to first audio − ideal, p50 / p99 (ms)": "p50 ≤ 2 (1 session), p99 ≤ 15 (200)",
@@ -51,20 +53,28 @@ def websocket_table(results: dict[str, Any]) -> str:
         ("server CPU per turn (ms)", lambda r: f"{r['server_cpu_ms_per_turn']:.1f}"),
         ("server CPU, share of one core", lambda r: f"{r['server_cpu_share']:.2f}"),
         ("server memory per speaking session (KiB)", lambda r: f"{r['rss_kib_per_session']:.0f}"),
-        ("fake backends' own wake-up lateness, p50 / p99 (ms)",
-         lambda r: _pp(r["backend_timer_lateness_ms"], 2)),
+        (
+            "fake backends' own wake-up lateness, p50 / p99 (ms)",
+            lambda r: _pp(r["backend_timer_lateness_ms"], 2),
+        ),
         ("server garbage collections, young / middle / full", lambda r: _gc_counts(r)),
         ("… their longest pause, young / middle / full (ms)", lambda r: _gc_longest(r)),
         ("server event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["server_loop_lag_ms"], 2)),
-        ("… less its waits for a core, p50 / p99 (ms)",
-         lambda r: _pp(r["server_loop_lag_ms"].get("own"), 2)),
+        (
+            "… less its waits for a core, p50 / p99 (ms)",
+            lambda r: _pp(r["server_loop_lag_ms"].get("own"), 2),
+        ),
         ("client event-loop lag, p50 / p99 (ms)", lambda r: _pp(r["client_loop_lag_ms"], 2)),
-        ("… less its waits for a core, p50 / p99 (ms)",
-         lambda r: _pp(r["client_loop_lag_ms"].get("own"), 2)),
+        (
+            "… less its waits for a core, p50 / p99 (ms)",
+            lambda r: _pp(r["client_loop_lag_ms"].get("own"), 2),
+        ),
         ("turns measured", lambda r: str(r["turns"])),
         ("other processes' load (cores)", lambda r: f"{r['others_cpu_share']:.2f}"),
-        ("server / client waiting for a core (share of the run)",
-         lambda r: f"{r['server_cpu_wait_share']:.2f} / {r['client_cpu_wait_share']:.2f}"),
+        (
+            "server / client waiting for a core (share of the run)",
+            lambda r: f"{r['server_cpu_wait_share']:.2f} / {r['client_cpu_wait_share']:.2f}",
+        ),
     ]
     for name, cell in rows:
         cells = " | ".join(cell(r) for r in runs)
@@ -95,16 +105,20 @@ def pacing_table(results: dict[str, Any]) -> str:
         value = r["settings"]["lead"]
         return "lead 0 (off)" if value == 0 else f"lead {value:g} s"
 
-    head = "| pacing, per turn | " + " | ".join(
-        f"{r['sessions']} speaking, {lead(r)}" for r in runs
-    ) + " |"
+    head = (
+        "| pacing, per turn | "
+        + " | ".join(f"{r['sessions']} speaking, {lead(r)}" for r in runs)
+        + " |"
+    )
     lines = [head, "|---" * (len(runs) + 1) + "|"]
     rows: list[tuple[str, Any]] = [
         ("time to first audio, p50 / p99 (ms)", lambda r: _pp(r["ttfa_ms"])),
         ("time to first audio − ideal, p50 / p99 (ms)", lambda r: _pp(r["overhead_ms"], 2)),
         ("time to last audio, p50 (ms)", lambda r: f"{r['last_audio_ms']['p50']:.0f}"),
-        ("audio ahead of the listener at `stop`, p50 / p99 (ms)",
-         lambda r: _pp(r["ahead_at_stop_ms"], 0)),
+        (
+            "audio ahead of the listener at `stop`, p50 / p99 (ms)",
+            lambda r: _pp(r["ahead_at_stop_ms"], 0),
+        ),
         ("stop → `stopped`, p50 / p99 (ms)", lambda r: _pp(r["stop_ms"], 2)),
         ("frames after `stopped`", lambda r: str(r["frames_after_stopped"])),
         ("frames while paused", lambda r: str(r["frames_while_paused"])),
@@ -130,28 +144,54 @@ def side_by_side_table(results: dict[str, Any]) -> str:
     for mine, theirs in zip(ours["levels"], peer["levels"], strict=True):
         n = mine["sessions"]
         rows = [
-            ("time to first audio − ideal, p50 / p99 (ms)",
-             _pp(mine["overhead_ms"], 2), _pp(theirs["overhead_ms"], 2),
-             _ratio(theirs["overhead_ms"]["p50"], mine["overhead_ms"]["p50"])),
-            (f"… less Pipecat's one-token look-ahead ({lookahead:.0f} ms), p50",
-             f"{mine['overhead_ms']['p50']:.2f}",
-             f"{theirs['overhead_ms']['p50'] - lookahead:.2f}",
-             _ratio(theirs["overhead_ms"]["p50"] - lookahead, mine["overhead_ms"]["p50"])),
-            ("interruption → output, p50 / p99 (ms)", _pp(mine["stop_ms"], 2),
-             _pp(theirs["stop_ms"], 2), _ratio(theirs["stop_ms"]["p50"], mine["stop_ms"]["p50"])),
-            ("audio frames after the interruption", str(mine["late_frames"]),
-             str(theirs["late_frames"]), ""),
-            ("time to last audio, p50 (ms)", f"{mine['last_audio_ms']['p50']:.0f}",
-             f"{theirs['last_audio_ms']['p50']:.0f}",
-             _ratio(theirs["last_audio_ms"]["p50"], mine["last_audio_ms"]["p50"])),
-            ("CPU per turn (ms)", f"{mine['cpu_ms_per_turn']:.1f}",
-             f"{theirs['cpu_ms_per_turn']:.1f}",
-             _ratio(theirs["cpu_ms_per_turn"], mine["cpu_ms_per_turn"])),
-            ("memory per session (KiB)", f"{mine['rss_kib_per_session']:.0f}",
-             f"{theirs['rss_kib_per_session']:.0f}",
-             _ratio(theirs["rss_kib_per_session"], mine["rss_kib_per_session"])),
-            ("other processes' load (cores)", f"{mine['others_cpu_share']:.2f}",
-             f"{theirs['others_cpu_share']:.2f}", ""),
+            (
+                "time to first audio − ideal, p50 / p99 (ms)",
+                _pp(mine["overhead_ms"], 2),
+                _pp(theirs["overhead_ms"], 2),
+                _ratio(theirs["overhead_ms"]["p50"], mine["overhead_ms"]["p50"]),
+            ),
+            (
+                f"… less Pipecat's one-token look-ahead ({lookahead:.0f} ms), p50",
+                f"{mine['overhead_ms']['p50']:.2f}",
+                f"{theirs['overhead_ms']['p50'] - lookahead:.2f}",
+                _ratio(theirs["overhead_ms"]["p50"] - lookahead, mine["overhead_ms"]["p50"]),
+            ),
+            (
+                "interruption → output, p50 / p99 (ms)",
+                _pp(mine["stop_ms"], 2),
+                _pp(theirs["stop_ms"], 2),
+                _ratio(theirs["stop_ms"]["p50"], mine["stop_ms"]["p50"]),
+            ),
+            (
+                "audio frames after the interruption",
+                str(mine["late_frames"]),
+                str(theirs["late_frames"]),
+                "",
+            ),
+            (
+                "time to last audio, p50 (ms)",
+                f"{mine['last_audio_ms']['p50']:.0f}",
+                f"{theirs['last_audio_ms']['p50']:.0f}",
+                _ratio(theirs["last_audio_ms"]["p50"], mine["last_audio_ms"]["p50"]),
+            ),
+            (
+                "CPU per turn (ms)",
+                f"{mine['cpu_ms_per_turn']:.1f}",
+                f"{theirs['cpu_ms_per_turn']:.1f}",
+                _ratio(theirs["cpu_ms_per_turn"], mine["cpu_ms_per_turn"]),
+            ),
+            (
+                "memory per session (KiB)",
+                f"{mine['rss_kib_per_session']:.0f}",
+                f"{theirs['rss_kib_per_session']:.0f}",
+                _ratio(theirs["rss_kib_per_session"], mine["rss_kib_per_session"]),
+            ),
+            (
+                "other processes' load (cores)",
+                f"{mine['others_cpu_share']:.2f}",
+                f"{theirs['others_cpu_share']:.2f}",
+                "",
+            ),
         ]
         for name, a, b, ratio in rows:
             lines.append(f"| {name} | {n} | {a} | {b} | {ratio} |")
@@ -199,7 +239,9 @@ def real_table(results: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     parts = [
-        websocket_table(results), pacing_table(results), side_by_side_table(results),
+        websocket_table(results),
+        pacing_table(results),
+        side_by_side_table(results),
         real_table(results),
     ]
     return "\n\n".join(p for p in parts if p)

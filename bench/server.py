@@ -20,11 +20,15 @@ from bench.fakes import BenchLLM, BenchTTS
 from bench.stats import LagMonitor, raise_fd_limit, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
-from voicechat.heap import tune_collector
-from voicechat.server import SESSIONS, create_app
+from voicechat.server.app import create_app
+from voicechat.server.collector import tune_collector
+from voicechat.server.keys import SESSIONS
 
 BENCH_SETTINGS: dict[str, Any] = {
-    "llm": "replay", "tts": "tone", "lead": 0.0, "max_sessions": 4096,
+    "llm": "replay",
+    "tts": "tone",
+    "lead": 0.0,
+    "max_sessions": 4096,
 }
 
 

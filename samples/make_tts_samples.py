@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voicechat.audio import encode_mp3, iter_frames
 from voicechat.config import Settings
+from voicechat.pipeline.audio import encode_mp3, iter_frames
 from voicechat.tts.piper import create
 from voicechat.tts.resample import resample_pcm16
 

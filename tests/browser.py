@@ -19,10 +19,10 @@ from aiohttp import web
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import test_settings
-from voicechat.audio import duration_s
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.llm.replay import ReplayLLM, load_recordings
-from voicechat.server import create_app
+from voicechat.pipeline.audio import duration_s
+from voicechat.server.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Written by `make browser` when it could not install Chromium (no root, no apt, no network).

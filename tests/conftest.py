@@ -20,7 +20,7 @@ from tests.edge_upstream import EDGE_PATH, VOICES_PATH, EdgeUpstream
 from tests.upstream import Upstream
 from voicechat.config import Settings
 from voicechat.llm.base import ChatMessage, LLMBackend
-from voicechat.server import create_app
+from voicechat.server.app import create_app
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.tone import ToneTTS
 

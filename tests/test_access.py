@@ -11,9 +11,10 @@ from aiohttp import WSMsgType
 
 from tests.conftest import ClientFactory, VoiceClient, eventually
 from tests.conftest import test_settings as make_settings
-from voicechat.access import OriginPolicy
-from voicechat.client import ConnectionFailed, VoiceConnection
-from voicechat.server import SESSIONS, create_app
+from voicechat.client.connection import ConnectionFailed, VoiceConnection
+from voicechat.server.access import OriginPolicy
+from voicechat.server.app import create_app
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 SECRET = "s3cret-Tøken"  # non-ASCII on purpose: compare_digest refuses non-ASCII str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 
-from voicechat.audio import duration_ms, duration_s, encode_mp3, iter_frames, split_frames
+from voicechat.pipeline.audio import duration_ms, duration_s, encode_mp3, iter_frames, split_frames
 
 
 def tone(seconds: float, rate: int = 22050) -> bytes:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicechat.chunker import SentenceChunker
-from voicechat.speakable import has_speech, speakable
+from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.pipeline.speakable import has_speech, speakable
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -19,11 +19,12 @@ from aiohttp.test_utils import TestClient
 
 from tests import conftest
 from tests.conftest import CLEAN_ENV, EVENT_TIMEOUT, ScriptedLLM, eventually
-from voicechat.client import websocket_url
+from voicechat.client.connection import websocket_url
+from voicechat.client.playback import playback_backends
 from voicechat.llm.base import LLMBackend
-from voicechat.playback import playback_backends
-from voicechat.server import SESSIONS, create_app
-from voicechat.session import Session
+from voicechat.server.app import create_app
+from voicechat.server.keys import SESSIONS
+from voicechat.server.session import Session
 from voicechat.tts.tone import ToneTTS
 
 pytestmark = pytest.mark.timeout(90)

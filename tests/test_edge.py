@@ -12,8 +12,8 @@ from edge_tts.drm import DRM
 
 from tests.conftest import eventually, free_port
 from tests.edge_upstream import EdgeUpstream, spoken_text
-from voicechat.audio import duration_s, iter_frames
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.pipeline.audio import duration_s, iter_frames
 from voicechat.tts.edge import BUILTIN_VOICES, EdgeTTS
 
 SENTENCE = "The capital of France is Paris."

@@ -10,11 +10,11 @@ from typing import Literal
 
 import pytest
 
-from voicechat.audio import iter_frames
 from voicechat.config import Settings
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
-from voicechat.tts.base import create_tts
+from voicechat.pipeline.audio import iter_frames
 from voicechat.tts.fallback import FallbackTTS
+from voicechat.tts.registry import create_tts
 from voicechat.tts.resample import ResampledTTS
 from voicechat.tts.tone import ToneTTS
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, audio_of, eventually
 from voicechat.errors import TTSFailed
-from voicechat.server import SESSIONS
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 SENTENCES = ["One is first. ", "Two fails here. ", "Three is fine."]

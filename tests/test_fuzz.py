@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import EVENT_TIMEOUT
 from tests.conftest import test_settings as make_settings
-from voicechat.server import create_app
+from voicechat.server.app import create_app
 from voicechat.tts.tone import ToneTTS
 
 MAX_MESSAGE_BYTES = 2048

@@ -16,8 +16,8 @@ from tests.conftest import (
     audio_of,
     eventually,
 )
-from voicechat.audio import duration_ms
-from voicechat.server import SESSIONS
+from voicechat.pipeline.audio import duration_ms
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 SENTENCES = ["One is first. ", "Two comes next. ", "Three is here. ", "Four is last."]

@@ -18,13 +18,10 @@ from aiohttp import web
 from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, VoiceClient, eventually
 from tests.conftest import test_settings as make_settings
 from voicechat import cli
-from voicechat.heap import (
-    CollectorClock,
-    freeze_after_startup,
-    release_cancellation,
-    tune_collector,
-)
-from voicechat.server import SESSIONS, create_app
+from voicechat.pipeline.cancellation import release_cancellation
+from voicechat.server.app import create_app
+from voicechat.server.collector import CollectorClock, freeze_after_startup, tune_collector
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 

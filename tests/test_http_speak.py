@@ -17,10 +17,10 @@ from aiohttp.test_utils import TestClient
 
 from tests import conftest
 from tests.conftest import ScriptedLLM, TrackingTTS, eventually
-from voicechat.audio import duration_ms
 from voicechat.errors import LLMFailed
 from voicechat.llm.base import ChatMessage, LLMBackend
-from voicechat.server import create_app
+from voicechat.pipeline.audio import duration_ms
+from voicechat.server.app import create_app
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.tone import ToneTTS
 

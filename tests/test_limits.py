@@ -12,8 +12,9 @@ from aiohttp import WSMsgType
 from tests.conftest import ClientFactory, ScriptedLLM, eventually
 from tests.conftest import test_settings as make_settings
 from tests.rawws import RawWebSocket
-from voicechat.limits import IDLE_CLOSE_CODE, TokenBucket
-from voicechat.server import SESSIONS, create_app
+from voicechat.server.app import create_app
+from voicechat.server.keys import SESSIONS
+from voicechat.server.limits import IDLE_CLOSE_CODE, TokenBucket
 from voicechat.tts.tone import ToneTTS
 
 SENTENCES = [f"Sentence number {n} is here. " for n in range(8)]

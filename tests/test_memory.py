@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, VoiceClient, eventually
-from voicechat.history import History
+from voicechat.pipeline.history import History
 from voicechat.tts.tone import ToneTTS
 
 SENTENCES = ["One is first. ", "Two comes next. ", "Three is here. ", "Four is last."]

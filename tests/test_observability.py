@@ -14,7 +14,7 @@ from tests.conftest import ClientFactory, ScriptedLLM, eventually
 from voicechat.errors import LLMFailed, TTSFailed
 from voicechat.llm.base import ChatMessage
 from voicechat.logs import TEXT_FORMAT, ContextIds, JsonFormatter
-from voicechat.server import SESSIONS
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 

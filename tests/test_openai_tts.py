@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import eventually
 from tests.upstream import Upstream
-from voicechat.audio import duration_s, iter_frames
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.pipeline.audio import duration_s, iter_frames
 from voicechat.tts.mp3stream import FrameAligner
 from voicechat.tts.openai import OpenAITTS
 from voicechat.tts.tone import ToneTTS

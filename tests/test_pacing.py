@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import ClientFactory, ScriptedLLM, audio_of
 from tests.test_guarantees import mp3_of
-from voicechat.audio import duration_ms, duration_s
-from voicechat.pacing import ListenerClock
+from voicechat.pipeline.audio import duration_ms, duration_s
+from voicechat.pipeline.pacing import ListenerClock
 from voicechat.tts.tone import ToneTTS
 
 

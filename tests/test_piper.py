@@ -9,11 +9,12 @@ import pytest
 
 from tests.conftest import ClientFactory
 from tests.test_guarantees import mp3_of
-from voicechat.audio import duration_s
 from voicechat.config import Settings
 from voicechat.errors import TTSFailed
-from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.pipeline.audio import duration_s
+from voicechat.tts.base import TTSBackend
 from voicechat.tts.piper import DEFAULT_VOICE, PiperTTS
+from voicechat.tts.registry import create_tts
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,9 +10,9 @@ import miniaudio
 import pytest
 
 from tests.conftest import EVENT_TIMEOUT, eventually
-from voicechat.audio import duration_ms, split_frames
-from voicechat.audio_file import save_audio
-from voicechat.playback import Heard, Recorder, Speaker, is_silent_device, playback_backends
+from voicechat.client.audio_file import save_audio
+from voicechat.client.playback import Heard, Recorder, Speaker, is_silent_device, playback_backends
+from voicechat.pipeline.audio import duration_ms, split_frames
 from voicechat.tts.tone import ToneTTS
 
 RATE = 22050

@@ -15,10 +15,11 @@ from tests.conftest import test_settings as settings_for
 from tests.edge_upstream import EdgeUpstream, spoken_text
 from tests.test_guarantees import mp3_of
 from tests.upstream import Upstream
-from voicechat.audio import duration_ms, iter_frames
 from voicechat.llm.openai import OpenAILLM
-from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.pipeline.audio import duration_ms, iter_frames
+from voicechat.tts.base import TTSBackend
 from voicechat.tts.mp3stream import FrameAligner
+from voicechat.tts.registry import create_tts
 from voicechat.tts.tone import ToneTTS
 
 pytestmark = pytest.mark.timeout(120)
@@ -169,7 +170,7 @@ async def test_the_client_is_told_which_backend_speaks_when_edge_is_unreachable(
 async def test_a_healthy_chain_says_edge_in_ready_and_sends_no_backend_event(
     edge_upstream: EdgeUpstream, aiohttp_client: Any, backends: list[TTSBackend]
 ) -> None:
-    from voicechat.server import create_app
+    from voicechat.server.app import create_app
 
     http = await aiohttp_client(create_app(settings_for(), tts=make(backends, "edge,tone")))
     client = VoiceClient(await http.ws_connect("/ws"))

@@ -19,9 +19,9 @@ from tests.conftest import (
     eventually,
 )
 from tests.test_guarantees import SENTENCES, assert_ordered, mp3_of
-from voicechat.access import AccessLog
-from voicechat.resume import ReplayBuffer
-from voicechat.server import PARKING, SESSIONS
+from voicechat.server.access import AccessLog
+from voicechat.server.keys import PARKING, SESSIONS
+from voicechat.server.resume import ReplayBuffer
 from voicechat.tts.tone import ToneTTS
 
 

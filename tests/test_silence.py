@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from voicechat.silence import SilenceLimit
+from voicechat.pipeline.silence import SilenceLimit
 
 
 async def test_a_wait_longer_than_the_limit_raises_timeout_error() -> None:

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import ScriptedLLM, eventually
 from tests.conftest import test_settings as make_settings
 from tests.rawws import RawWebSocket
-from voicechat.server import SESSIONS, create_app
+from voicechat.server.app import create_app
+from voicechat.server.keys import SESSIONS
 from voicechat.tts.tone import ToneTTS
 
 CYCLES = 500

@@ -22,14 +22,15 @@ from tests.conftest import eventually
 from tests.conftest import test_settings as settings_for
 from tests.edge_upstream import EdgeUpstream
 from tests.upstream import Upstream
-from voicechat.audio import duration_s, iter_frames
 from voicechat.config import Settings
 from voicechat.errors import ConfigError, TTSFailed
-from voicechat.tts.base import TTSBackend, create_tts
+from voicechat.pipeline.audio import duration_s, iter_frames
+from voicechat.tts.base import TTSBackend
 from voicechat.tts.edge import EdgeTTS
 from voicechat.tts.fallback import FallbackTTS
 from voicechat.tts.openai import OpenAITTS
 from voicechat.tts.piper import PiperTTS
+from voicechat.tts.registry import create_tts
 from voicechat.tts.tone import ToneTTS
 
 pytestmark = pytest.mark.timeout(120)

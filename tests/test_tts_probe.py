@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import VoiceClient, free_port
 from tests.conftest import test_settings as make_settings
 from tests.edge_upstream import EdgeUpstream
-from voicechat.server import TTS, TTS_PROBE, create_app
+from voicechat.server.app import create_app
+from voicechat.server.keys import TTS, TTS_PROBE
 from voicechat.tts.fallback import FallbackTTS
 
 

@@ -30,8 +30,8 @@ from tests.browser import (
     until,
 )
 from tests.conftest import free_port
-from voicechat.audio import duration_s
 from voicechat.llm.base import ChatMessage
+from voicechat.pipeline.audio import duration_s
 
 SAME = 1e-3  # seconds: the media clock and the frame headers agree to the microsecond
 SECRET = "s3cr3t-Token"

@@ -17,16 +17,18 @@ from typing import Any
 import miniaudio
 from aiohttp import web
 
-from voicechat.audio_file import save_audio
-from voicechat.client import ConnectionFailed, ServerInfo, VoiceConnection, local_server
+from voicechat.client.audio_file import save_audio
+from voicechat.client.connection import ConnectionFailed, ServerInfo, VoiceConnection
+from voicechat.client.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
+from voicechat.client.conversation import Conversation
+from voicechat.client.local_server import local_server
+from voicechat.client.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.config import Settings, add_arguments, load_settings
-from voicechat.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
-from voicechat.conversation import Conversation
 from voicechat.errors import ConfigError, VoicechatError
-from voicechat.heap import tune_collector
 from voicechat.logs import configure_logging
-from voicechat.playback import Output, Recorder, Speaker, playback_backends
-from voicechat.server import SESSIONS, create_app
+from voicechat.server.app import create_app
+from voicechat.server.collector import tune_collector
+from voicechat.server.keys import SESSIONS
 
 DEMO_PROMPT = "Tell me about the voicechat demo."
 BROWSER_HINT = "for the browser page: `make serve`, then open http://127.0.0.1:8765/"

@@ -34,7 +34,7 @@ import yarl
 from edge_tts import exceptions as edge_errors
 
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
-from voicechat.speakable import has_speech
+from voicechat.pipeline.speakable import has_speech
 from voicechat.tts.catalog import VoiceInfo
 from voicechat.tts.mp3stream import FrameAligner
 

@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
-from voicechat.speakable import has_speech
+from voicechat.pipeline.speakable import has_speech
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.catalog import VoiceInfo, describe_voices
 from voicechat.tts.resample import at_rate

@@ -7,7 +7,7 @@ file, not the turn), bytes that are no frame, and an incomplete last frame.
 
 from __future__ import annotations
 
-from voicechat.audio import frame_at
+from voicechat.pipeline.audio import frame_at
 
 _ID3_HEADER = 10
 

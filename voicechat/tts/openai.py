@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx2
 import openai
 
-from voicechat.audio import split_frames
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
 from voicechat.openai_errors import describe_openai_error
-from voicechat.speakable import has_speech
+from voicechat.pipeline.audio import split_frames
+from voicechat.pipeline.speakable import has_speech
 from voicechat.tts.mp3stream import FrameAligner
 from voicechat.tts.resample import PIECE_MS, transcode_mp3
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from voicechat.audio import encode_mp3, split_frames
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
-from voicechat.speakable import has_speech
+from voicechat.pipeline.audio import encode_mp3, split_frames
+from voicechat.pipeline.speakable import has_speech
 from voicechat.tts.resample import resample_pcm16
 
 if TYPE_CHECKING:

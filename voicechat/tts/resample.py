@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import miniaudio
 
-from voicechat.audio import encode_mp3, split_frames
 from voicechat.errors import TTSFailed
+from voicechat.pipeline.audio import encode_mp3, split_frames
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.catalog import VoiceInfo, describe_voices
 

@@ -14,9 +14,9 @@ from array import array
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from voicechat.audio import encode_mp3, split_frames
 from voicechat.errors import TTSFailed
-from voicechat.speakable import has_speech
+from voicechat.pipeline.audio import encode_mp3, split_frames
+from voicechat.pipeline.speakable import has_speech
 
 if TYPE_CHECKING:
     from voicechat.config import Settings

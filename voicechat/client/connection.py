@@ -1,4 +1,5 @@
-"""The client side of the WebSocket protocol, for the CLI and anyone scripting voicechat.
+"""The client side of the WebSocket protocol, for the CLI and anyone scripting voicechat
+(``local_server`` is in :mod:`voicechat.client.local_server`).
 
     async with local_server(settings) as url, VoiceConnection.open(url) as voice:
         await voice.start("Hello", turn_id="a")
@@ -18,10 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from aiohttp import web
-
-from voicechat.config import Settings
-from voicechat.server import create_app
 
 READY_TIMEOUT = 30.0  # seconds for the server's `ready` after connecting
 
@@ -129,16 +126,3 @@ class VoiceConnection:
             return None
         event: dict[str, Any] = json.loads(message.data)
         return event
-
-
-@asynccontextmanager
-async def local_server(settings: Settings) -> AsyncIterator[str]:
-    """Run the server in this process on a free loopback port; yield its WebSocket URL."""
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        port = runner.addresses[0][1]
-        yield f"ws://127.0.0.1:{port}/ws"
-    finally:
-        await runner.cleanup()

@@ -1,4 +1,5 @@
-"""The garbage collector and a long-running server: three things keep its pauses short.
+"""The garbage collector and a long-running server: three things keep its pauses short (the
+third, releasing cancelled tasks, lives with the turn in :mod:`voicechat.pipeline.cancellation`).
 
 **Freeze the startup heap.** CPython's full collection walks every object the collector tracks.
 A server's own code and its libraries (modules, classes, functions: some 40,000 objects here,
@@ -7,13 +8,8 @@ the event loop stood still meanwhile: at 200 speaking sessions those pauses reac
 (README, Benchmarks). Once the app has started, :func:`freeze_after_startup` collects once and
 moves everything alive to the permanent generation (:func:`gc.freeze`), which collections skip.
 
-**Leave no cycles behind a stopped turn.** A cancelled task keeps the ``CancelledError`` that
-ended it, whose traceback keeps every frame the error passed through, with their locals: the
-turn's ``TaskGroup``, a ``SilenceLimit``, the turn itself, and through them the task again. Only
-the collector frees such a cycle, and it frees all that piled up in one pause: at 200 sessions
-young collections freeing thousands of objects took 8-11 ms. :func:`release_cancellation`, a
-done callback on the tasks a turn runs, drops the error's tracebacks, and all of it is freed by
-reference counting as soon as the task ends.
+**Leave no cycles behind a stopped turn.** That one is the turn's own, in
+:mod:`voicechat.pipeline.cancellation`.
 
 **Collect the young generation on a clock.** CPython starts a young collection when allocations
 less deallocations pass 700. In a busy server the objects that die are mostly old ones (turns
@@ -36,7 +32,6 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Sized
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -104,19 +99,3 @@ def tune_collector(
         await asyncio.wait([task])
 
     app.cleanup_ctx.append(collect_on_the_clock)
-
-
-def release_cancellation(task: asyncio.Task[Any]) -> None:
-    """A done callback: if ``task`` was cancelled, take its ``CancelledError`` (asyncio hands it
-    over once) and drop the tracebacks of that error and of the errors it chains to."""
-    if not task.cancelled():
-        return
-    try:
-        task.result()
-    except asyncio.CancelledError as exc:
-        error: BaseException | None = exc
-        seen: set[int] = set()
-        while error is not None and id(error) not in seen:
-            seen.add(id(error))
-            error.__traceback__ = None
-            error = error.__context__

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicechat import protocol
-from voicechat.audio import duration_s, split_frames
-from voicechat.chunker import SentenceChunker
 from voicechat.errors import LLMFailed, NoAudio, TTSFailed, VoicechatError
-from voicechat.heap import release_cancellation
 from voicechat.llm.base import ChatMessage, LLMBackend
-from voicechat.pacing import ListenerClock
-from voicechat.silence import SilenceLimit
+from voicechat.pipeline.audio import duration_s, split_frames
+from voicechat.pipeline.cancellation import release_cancellation
+from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.pipeline.pacing import ListenerClock
+from voicechat.pipeline.silence import SilenceLimit
 from voicechat.tts.base import TTSBackend
 
 log = logging.getLogger("voicechat.turn")

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from voicechat.client import ConnectionFailed, VoiceConnection
-from voicechat.console import Terminal, TurnView
-from voicechat.playback import Output
+from voicechat.client.connection import ConnectionFailed, VoiceConnection
+from voicechat.client.console import Terminal, TurnView
+from voicechat.client.playback import Output
 
 PLAYED_EVERY = 4  # frames between two `played` reports
 

@@ -17,16 +17,17 @@ from typing import Any
 from aiohttp import web
 
 from voicechat import logs, protocol
+from voicechat.config import Settings
 from voicechat.errors import BadRequest, ProtocolError, ResumeIncomplete, VoicechatError
-from voicechat.heap import release_cancellation
-from voicechat.history import History
-from voicechat.limits import TokenBucket
 from voicechat.llm.base import LLMBackend
-from voicechat.metrics import SessionMetrics
-from voicechat.outbox import Outbox
+from voicechat.pipeline.cancellation import release_cancellation
+from voicechat.pipeline.history import History
+from voicechat.pipeline.turn import Turn, TurnOptions
+from voicechat.server.limits import TokenBucket
+from voicechat.server.metrics import SessionMetrics
+from voicechat.server.outbox import Outbox
 from voicechat.tts.base import TTSBackend
 from voicechat.tts.speaker import Announcer, TurnSpeakers
-from voicechat.turn import Turn, TurnOptions
 
 log = logging.getLogger("voicechat.session")
 
@@ -299,3 +300,23 @@ class Session:
         await self._cancel_turn_task()
         if code is not None:
             await self._outbox.close_socket(code=code, reason=reason)
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    """The session settings of ``settings`` (shared by every wire protocol)."""
+    return SessionConfig(
+        system_prompt=settings.system_prompt,
+        default_voice=settings.voice,
+        lookahead=settings.lookahead,
+        first_clause_chars=settings.first_clause_chars,
+        max_chunk_chars=settings.max_chunk_chars,
+        max_prompt_chars=settings.max_prompt_chars,
+        lead=settings.lead,
+        frame_ms=settings.frame_ms,
+        tts_timeout=settings.tts_timeout,
+        end_turn_on_tts_failure=settings.tts_failure == "end",
+        send_timeout=settings.send_timeout,
+        resume_window=settings.resume_window,
+        replay_bytes=settings.replay_bytes,
+        history_turns=settings.history_turns,
+    )

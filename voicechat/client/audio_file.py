@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voicechat.audio import duration_ms
 from voicechat.errors import VoicechatError
+from voicechat.pipeline.audio import duration_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from voicechat.session import Session
+
+class Parkable(Protocol):
+    """What parking needs of a session (the server's :class:`~voicechat.server.session.Session`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+Session = TypeVar("Session", bound=Parkable)
 
 log = logging.getLogger("voicechat.resume")
 
@@ -59,7 +71,7 @@ class ReplayBuffer:
         return [] if seq > newest else None
 
 
-class SessionParking:
+class SessionParking(Generic[Session]):
     """Sessions whose connection dropped, by resume token, each for ``window`` seconds."""
 
     def __init__(self, window: float) -> None:

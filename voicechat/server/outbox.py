@@ -17,9 +17,9 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from voicechat import protocol
-from voicechat.resume import ReplayBuffer
-from voicechat.socket_writer import SocketWriter, Written
-from voicechat.turn import Turn
+from voicechat.pipeline.turn import Turn
+from voicechat.server.resume import ReplayBuffer
+from voicechat.server.socket_writer import SocketWriter, Written
 
 log = logging.getLogger("voicechat.outbox")
 

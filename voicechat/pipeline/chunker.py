@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from voicechat.speakable import sanitize, speakable
+from voicechat.pipeline.speakable import sanitize, speakable
 
 __all__ = ["SentenceChunker"]
 

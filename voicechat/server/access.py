@@ -19,7 +19,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from voicechat.config import Settings
-from voicechat.metrics import METRICS
+from voicechat.server.metrics import METRICS
 
 log = logging.getLogger("voicechat.access")
 

@@ -25,8 +25,9 @@ from aiohttp import web
 
 from voicechat import protocol
 from voicechat.errors import BadJson, BadRequest, ProtocolError, TooLarge
-from voicechat.server import LLM, SETTINGS, TTS, session_config
-from voicechat.turn import Turn, TurnOptions
+from voicechat.pipeline.turn import Turn, TurnOptions
+from voicechat.server.keys import LLM, SETTINGS, TTS
+from voicechat.server.session import session_config
 
 log = logging.getLogger("voicechat.http")
 
