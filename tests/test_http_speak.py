@@ -26,6 +26,7 @@ from voicechat.tts.tone import ToneTTS
 
 SENTENCES = ["One is first. ", "Two comes next. ", "Three is here. ", "Four is last."]
 SSE = {"Accept": "text/event-stream"}
+JSON = {"Content-Type": "application/json"}
 
 
 class BrokenLLM:
@@ -76,7 +77,7 @@ async def test_speak_streams_the_answer_as_one_playable_mp3(aiohttp_client: Any)
 async def test_speak_sends_audio_before_the_answer_is_complete(aiohttp_client: Any) -> None:
     llm = ScriptedLLM(SENTENCES, hold_after=1)  # the LLM waits after the first sentence
     http = await speak_client(aiohttp_client, llm=llm)
-    async with http.post("/v1/speak", data=json.dumps({"prompt": "go"})) as response:
+    async with http.post("/v1/speak", data=json.dumps({"prompt": "go"}), headers=JSON) as response:
         first = await asyncio.wait_for(response.content.readany(), 10)
         assert first == ToneTTS().render("One is first.")[: len(first)]
         assert llm.closed == 0  # still streaming
@@ -130,7 +131,7 @@ async def test_speak_rejects_bad_requests_before_streaming(
 ) -> None:
     llm = ScriptedLLM(SENTENCES)
     http = await speak_client(aiohttp_client, llm=llm, max_prompt_chars=100, max_message_bytes=4096)
-    for headers in ({}, SSE):
+    for headers in (JSON, {**JSON, **SSE}):
         async with http.post("/v1/speak", data=body, headers=headers) as response:
             assert response.status == status
             assert response.content_type == "application/json"

@@ -71,10 +71,14 @@ class Settings:
     max_message_bytes: int = _opt(256 * 1024, "largest WebSocket message accepted")
     heartbeat: float = _opt(20.0, "seconds between WebSocket pings")
     idle_timeout: float = _opt(300.0, "close a session idle this many seconds (0: never)")
-    max_sessions: int = _opt(100, "most WebSocket sessions at once; more are refused (1013)")
+    max_sessions: int = _opt(100, "most live sessions (WebSocket and /v1/speak) at once")
+    max_sessions_per_ip: int = _opt(0, "most live sessions of one client address (0: no cap)")
+    max_parked: int = _opt(100, "most dropped sessions kept for a resume (oldest go first)")
+    max_parked_per_ip: int = _opt(10, "most dropped sessions kept of one client address")
     control_rate: float = _opt(10.0, "control messages per second per connection (0: no limit)")
     control_burst: int = _opt(30, "control messages a connection may send at once")
     allowed_origins: str = _opt("", "extra Origins allowed on /ws, comma-separated ('*': any)")
+    allowed_hosts: str = _opt("", "extra Host names served, comma-separated (.x.org: subdomains)")
     token: str | None = _opt(None, "shared secret required on /ws and /metrics", secret=True)
     shutdown_timeout: float = _opt(2.0, "seconds connections get to close at shutdown")
     web_dir: Path = _opt(REPO_ROOT / "web", "static files served at /")
@@ -101,6 +105,9 @@ class Settings:
             raise ConfigError("frame_ms must be >= 50; lead >= 0; tts and send timeouts > 0")
         if self.max_sessions <= 0:
             raise ConfigError("max_sessions must be positive")
+        for name in ("max_sessions_per_ip", "max_parked", "max_parked_per_ip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
         for name in ("idle_timeout", "control_rate", "control_burst", "shutdown_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")

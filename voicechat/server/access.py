@@ -1,34 +1,26 @@
-"""Who may connect: the ``Origin`` check, the shared-secret token and the session cap.
-
-The origin and token checks run as middleware, before a WebSocket is upgraded and before
-any work is done; the session cap needs an upgraded socket to say "try again later" (1013).
-The access log written here never shows the token.
-"""
+"""The pieces of who may connect: the ``Origin`` policy, the shared-secret token, the
+WebSocket's "server full" refusal and an access log that never shows a secret. They are
+applied to routes by :mod:`voicechat.server.gates`."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import WSCloseCode, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+from yarl import URL
 
-from voicechat.config import Settings
 from voicechat.server.metrics import METRICS
 
 log = logging.getLogger("voicechat.access")
 
-WEBSOCKET_PATH: Final = "/ws"
-PROTECTED_PATHS: Final = frozenset({WEBSOCKET_PATH, "/metrics"})  # the page and /healthz are open
-_SECRET_QUERIES: Final = ("token", "resume")  # masked in the access log
+_PLAIN_QUERIES: Final = frozenset({"turn", "seq", "paused"})  # logged; any other value is not
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _origin_key(scheme: str, host: str | None, port: int | None) -> tuple[str, int] | None:
@@ -83,55 +75,19 @@ def presented_token(request: web.Request) -> str | None:
 
 def token_matches(presented: str | None, expected: str) -> bool:
     """Compare in constant time (bytes: ``compare_digest`` refuses non-ASCII ``str``)."""
+    # surrogateescape: aiohttp decodes a header's stray non-UTF-8 bytes to lone surrogates.
     return presented is not None and hmac.compare_digest(
-        presented.encode("utf-8"), expected.encode("utf-8")
+        presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8")
     )
 
 
-def access_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Refuse a request to a protected path without the token (401) and a WebSocket from a
-    foreign page (403), before its handler runs."""
-    origins = OriginPolicy(settings.allowed_origins)
-
-    @web.middleware
-    async def check_access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # The route that matched, not the raw path: no spelling of a URL gets around the check.
-        resource = request.match_info.route.resource
-        path = resource.canonical if resource is not None else request.path
-        if path not in PROTECTED_PATHS:
-            return await handler(request)
-        metrics = request.app[METRICS]
-        if settings.token is not None and not token_matches(
-            presented_token(request), settings.token
-        ):
-            metrics.refused("token")
-            log.info("refused %s from %s: no valid token", request.path, request.remote)
-            raise web.HTTPUnauthorized(
-                text="a valid token is required (?token= or Authorization: Bearer)",
-                headers={"WWW-Authenticate": 'Bearer realm="voicechat"'},
-            )
-        origin = request.headers.get("Origin")
-        if path == WEBSOCKET_PATH and not origins.allows(origin, request.host):
-            metrics.refused("origin")
-            log.info("refused %s from %s: origin %.100r", request.path, request.remote, origin)
-            raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed")
-        return await handler(request)
-
-    return check_access
-
-
-async def refuse_when_full(
-    request: web.Request, ws: web.WebSocketResponse, *, sessions: int, max_sessions: int
-) -> bool:
-    """Close ``ws`` with 1013 (try again later) when ``sessions`` is at the cap; True if so.
-    It does not wait when there is room, so the caller can add its session without a race."""
-    if sessions < max_sessions:
-        return False
-    request.app[METRICS].refused("full")
-    log.info("refused %s: %d sessions, the maximum", request.remote, sessions)
-    reason = f"server is full ({max_sessions} sessions); try again later"
-    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason.encode())
-    return True
+async def refuse_without_seat(
+    request: web.Request, ws: web.WebSocketResponse, reason: str, message: str
+) -> None:
+    """Close ``ws`` with 1013 (try again later): no live seat (``reason``: full, address)."""
+    request.app[METRICS].refused(reason)
+    log.info("refused %s: no seat (%s)", request.remote, reason)
+    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=message.encode())
 
 
 class AccessLog(AbstractAccessLogger):
@@ -144,10 +100,24 @@ class AccessLog(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        url = request.rel_url
-        secrets = {key: "***" for key in _SECRET_QUERIES if key in url.query}
-        if secrets:
-            url = url.update_query(secrets)
         self.logger.info(
-            '%s "%s %s" %s %.3fs', request.remote, request.method, url, response.status, time
+            '%s "%s %s" %s %.3fs',
+            request.remote,
+            request.method,
+            masked_target(request.rel_url),
+            response.status,
+            time,
         )
+
+
+def masked_target(url: URL) -> str:
+    """The path and query with every value masked but the resume position's (``turn``,
+    ``seq``, ``paused``, when short and plain): no spelling of a token (``?TOKEN=``,
+    ``;token=``) reaches the log."""
+    if not url.raw_query_string:
+        return url.raw_path
+    parts = []
+    for key, value in url.query.items():
+        plain = key in _PLAIN_QUERIES and len(value) <= 64 and value.isascii() and value.isalnum()
+        parts.append(f"{quote(key[:32], safe='')}={value if plain else '***'}")
+    return f"{url.raw_path}?{'&'.join(parts)}"

@@ -17,9 +17,10 @@ from aiohttp import WSCloseCode, web
 from voicechat import PROTOCOL_VERSION, __version__
 from voicechat.config import Settings
 from voicechat.llm.base import LLMBackend, create_llm
-from voicechat.server.access import AccessLog, access_middleware
+from voicechat.server.access import AccessLog
+from voicechat.server.gates import SEATS, Gate, Seats, gates_middleware, protect, security_headers
 from voicechat.server.http_speak import speak_handler
-from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, TTS, TTS_PROBE
+from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, SPEAKING, TTS, TTS_PROBE
 from voicechat.server.metrics import METRICS, Metrics, metrics_handler
 from voicechat.server.resume import SessionParking
 from voicechat.server.session import Session
@@ -38,15 +39,27 @@ def create_app(
     (Piper loads its voice then, not on the first prompt) and closed at clean-up."""
     app = web.Application(
         client_max_size=settings.max_message_bytes,
-        middlewares=[access_middleware(settings)],
+        middlewares=[gates_middleware(settings)],
         handler_args={"access_log_class": AccessLog},
     )
     app[SETTINGS] = settings
     app[SESSIONS] = set()
-    app[PARKING] = SessionParking(settings.resume_window)
-    app[METRICS] = Metrics(active_sessions=lambda: len(app[SESSIONS]))
+    app[SPEAKING] = set()
+    app[SEATS] = Seats(total=settings.max_sessions, per_address=settings.max_sessions_per_ip)
+    app[PARKING] = SessionParking(
+        settings.resume_window,
+        max_parked=settings.max_parked,
+        per_address=settings.max_parked_per_ip,
+    )
+    app[METRICS] = Metrics(
+        active_sessions=lambda: len(app[SEATS]), parked_sessions=lambda: len(app[PARKING])
+    )
     app.cleanup_ctx.append(_backends(llm, tts))
     app.on_shutdown.append(_close_sessions)
+    app.on_response_prepare.append(security_headers)
+    protect(app, "/ws")
+    protect(app, "/metrics")
+    protect(app, "/v1/speak", Gate(json_body=True))
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/healthz", health_handler)
     app.router.add_post("/v1/speak", speak_handler)
@@ -84,6 +97,8 @@ def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
 
 
 async def _close_sessions(app: web.Application) -> None:
+    for turn in app[SPEAKING]:  # HTTP turns end now, and their bodies end properly
+        turn.cancel()
     sessions: list[Session] = [*app[SESSIONS]]
     closing = (
         s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions
@@ -108,7 +123,8 @@ async def health_handler(request: web.Request) -> web.Response:
             "protocol": PROTOCOL_VERSION,
             "llm": app[LLM].name,
             "tts": app[TTS].name,
-            "sessions": len(app[SESSIONS]),
+            "sessions": len(app[SEATS]),  # live: WebSocket sessions and HTTP turns
+            "parked": len(app[PARKING]),  # dropped, resumable
         }
     )
 

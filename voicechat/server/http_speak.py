@@ -25,9 +25,11 @@ from aiohttp import web
 
 from voicechat import protocol
 from voicechat.errors import BadJson, BadRequest, ProtocolError, TooLarge
-from voicechat.pipeline.turn import Turn, TurnOptions
-from voicechat.server.keys import LLM, SETTINGS, TTS
-from voicechat.server.session import session_config
+from voicechat.pipeline.turn import Turn
+from voicechat.server.gates import hold_seat
+from voicechat.server.keys import LLM, SETTINGS, SPEAKING, TTS
+from voicechat.server.metrics import METRICS
+from voicechat.server.session import session_config, turn_options
 
 log = logging.getLogger("voicechat.http")
 
@@ -56,6 +58,12 @@ class _Writer(Protocol):
 
 
 async def speak_handler(request: web.Request) -> web.StreamResponse:
+    """Behind the gates of :mod:`~voicechat.server.gates` (token, Origin, JSON only, a seat)."""
+    async with hold_seat(request):
+        return await _speak(request)
+
+
+async def _speak(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     try:
@@ -68,6 +76,14 @@ async def speak_handler(request: web.Request) -> web.StreamResponse:
     events = "text/event-stream" in request.headers.get("Accept", "")
     writer: _Writer = EventWriter(request) if events else AudioWriter(request)
     config = session_config(settings)
+    metrics = app[METRICS].session(llm=app[LLM].name, tts=app[TTS].name)
+
+    async def send(message: dict[str, Any], hold_while_paused: bool) -> bool:
+        written = await writer.send(message, hold_while_paused)
+        if written:
+            metrics.sent(message)
+        return written
+
     turn = Turn(
         start.turn_id or "t1",
         [
@@ -76,13 +92,8 @@ async def speak_handler(request: web.Request) -> web.StreamResponse:
         ],
         llm=app[LLM],
         tts=app[TTS],
-        send=writer.send,
-        options=TurnOptions(
-            voice=voice,
-            lookahead=config.lookahead,
-            first_clause_chars=config.first_clause_chars,
-            max_chunk_chars=config.max_chunk_chars,
-        ),
+        send=send,
+        options=turn_options(config, voice),  # the same pacing and failure rules as /ws
     )
     await writer.open(
         protocol.ready_event(
@@ -93,6 +104,21 @@ async def speak_handler(request: web.Request) -> web.StreamResponse:
             voices=app[TTS].voices(),
         )
     )
+    metrics.turn_started(turn.id)
+    task = asyncio.create_task(_run(request, turn, writer), name=f"speak {turn.id}")
+    app[SPEAKING].add(task)  # shutdown cancels it; the body still ends properly
+    try:
+        await asyncio.wait([task])
+    finally:
+        app[SPEAKING].discard(task)
+        if not task.done():  # this handler was cancelled: so is the turn
+            task.cancel()
+            await asyncio.wait([task])
+        metrics.closed()
+    return await writer.finish()
+
+
+async def _run(request: web.Request, turn: Turn, writer: _Writer) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             watcher = group.create_task(_watch_client(request, writer), name="speak watcher")
@@ -100,7 +126,6 @@ async def speak_handler(request: web.Request) -> web.StreamResponse:
             watcher.cancel()
     except* ClientGone:
         log.info("speak %s: the client went away; the turn was cancelled", turn.id)
-    return await writer.finish()
 
 
 async def _read_start(request: web.Request, *, max_prompt_chars: int) -> protocol.Start:

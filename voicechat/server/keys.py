@@ -21,4 +21,5 @@ LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
 PARKING = web.AppKey("parking", SessionParking[Session])
+SPEAKING = web.AppKey("speaking", set[asyncio.Task[None]])  # HTTP turns in flight
 TTS_PROBE = web.AppKey("tts_probe", asyncio.Task[None])

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 OUTCOMES: Final = ("done", "stopped", "error", "cancelled")
-REFUSALS: Final = ("token", "origin", "full")
+REFUSALS: Final = ("token", "origin", "host", "content_type", "full", "address")
 ERROR_CODES: Final = (
     "bad_json",
     "bad_request",
@@ -36,14 +36,27 @@ STOP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 class Metrics:
     """Every metric of one app, registered in its own :class:`CollectorRegistry`."""
 
-    def __init__(self, *, active_sessions: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        active_sessions: Callable[[], float],
+        parked_sessions: Callable[[], float] = lambda: 0,
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        sessions = Gauge("voicechat_sessions_active", "Open WebSocket sessions", registry=r)
+        sessions = Gauge(
+            "voicechat_sessions_active",
+            "Live sessions: open WebSocket sessions and /v1/speak turns",
+            registry=r,
+        )
         sessions.set_function(active_sessions)
+        parked = Gauge(
+            "voicechat_sessions_parked", "Dropped sessions kept for a resume", registry=r
+        )
+        parked.set_function(parked_sessions)
         self.refusals = Counter(
             "voicechat_connections_refused",
-            "Connections refused: no valid token, foreign origin, or server full",
+            "Requests refused: no valid token, foreign origin or host, not JSON, no seat",
             ["reason"],
             registry=r,
         )

@@ -92,8 +92,17 @@ class Outbox:
     # -- a dropped connection and a resume (see resume.py) ----------------------------------
 
     def dropped(self) -> bool:
-        """Whether the connection went away without a close frame from the client."""
-        return self._socket.ws.close_code not in (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
+        """Whether the connection was lost (no close frame, no pong): not closed by the client,
+        nor by the server (idle, too large, a protocol error), which are never resumed."""
+        return self._socket.ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE)
+
+    def begin_turn(self, turn_id: str) -> None:
+        """A new turn starts: the replay buffer forgets the previous turn's frames."""
+        self._replay.reset(turn_id)
+
+    def abort_socket(self) -> None:
+        """Drop the current connection at once (a takeover: it may be half-open)."""
+        self._socket.abort()
 
     def detach(self) -> None:
         """The connection is gone: hold the turns' messages until :meth:`attach`."""

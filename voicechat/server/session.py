@@ -7,6 +7,7 @@ promises (nothing after `stopped`, no speech while paused) are kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
@@ -63,9 +64,12 @@ class Session:
         transport: asyncio.Transport | None = None,
         limiter: TokenBucket | None = None,
         metrics: SessionMetrics | None = None,
+        address: str = "-",
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.token = secrets.token_urlsafe(18)  # proves a reconnecting client owns the session
+        self.address = address  # the client's, for the per-address bounds
+        self._handover: asyncio.Event | None = None  # set while a new connection takes over
         self._metrics = metrics or SessionMetrics(None, llm=llm.name, tts=tts.name)
         self._outbox = Outbox(
             ws,
@@ -80,6 +84,7 @@ class Session:
         self._turn: Turn | None = None
         self._turn_task: asyncio.Task[None] | None = None
         self._turn_numbers = itertools.count(1)
+        self._last_turn_id: str | None = None
         self._history = History(config.system_prompt, max_turns=config.history_turns)
         self._unrecorded: tuple[Turn, str] | None = None  # the last turn, until remembered
         self._announcer = Announcer(tts)
@@ -125,6 +130,27 @@ class Session:
         """Whether the connection dropped (no close frame from the client) and may come back."""
         return self._config.resume_window > 0 and not self._outbox.closed and self._outbox.dropped()
 
+    @property
+    def taken_over(self) -> bool:
+        """Whether a new connection is taking this session over (see :meth:`take_over`)."""
+        return self._handover is not None
+
+    async def take_over(self, *, within: float) -> None:
+        """A client came back with the resume token while its old connection still looks
+        alive (half-open: no FIN, no RST): drop that connection now and wait, at most
+        ``within`` seconds, until its handler has let go of the session (:meth:`let_go`)."""
+        self._handover = asyncio.Event()
+        self._outbox.detach()
+        self._outbox.abort_socket()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._handover.wait()
+
+    def let_go(self) -> None:
+        """Called by the old connection's handler as it ends during a takeover."""
+        if self._handover is not None:
+            self._handover.set()
+
     def detach(self) -> None:
         """The connection is gone: hold the turn's messages until :meth:`attach`."""
         self._outbox.detach()
@@ -149,6 +175,8 @@ class Session:
                 turn.pause()
             else:
                 turn.resume()
+        self._handover = None
+        self.token = secrets.token_urlsafe(18)  # a resume token works once
         ready = self._ready(resumed=True)
         replayed = await self._outbox.attach(ws, transport, ready=ready, turn_id=turn_id, seq=seq)
         log.info("session %s: resumed (%d frames replayed)", self.id, replayed or 0)
@@ -188,8 +216,14 @@ class Session:
         if voice is not None and voice not in self._tts.voices():
             await self.send_error(BadRequest(f"unknown voice {voice!r}; see ready.data.voices"))
             return
+        if start.turn_id is not None and start.turn_id == self._last_turn_id:
+            # A resume names frames by turn id and seq: two turns with one id would mix them.
+            await self.send_error(BadRequest(f"turn id {start.turn_id!r} was used already"))
+            return
         await self._stop(ack_idle=False)  # barge-in: the old turn's `stopped` goes first
-        turn_id = start.turn_id or f"t{next(self._turn_numbers)}"
+        turn_id = start.turn_id or self._next_turn_id()
+        self._last_turn_id = turn_id
+        self._outbox.begin_turn(turn_id)  # a resume never replays an earlier turn's frames
         speakers = self._announcer.for_turn()
         turn = Turn(
             turn_id,
@@ -197,16 +231,7 @@ class Session:
             llm=self._llm,
             tts=speakers,
             send=lambda message, hold: self._send_of(turn, speakers, message, hold),
-            options=TurnOptions(
-                voice=voice,
-                lookahead=self._config.lookahead,
-                first_clause_chars=self._config.first_clause_chars,
-                max_chunk_chars=self._config.max_chunk_chars,
-                lead=self._config.lead,
-                frame_ms=self._config.frame_ms,
-                tts_timeout=self._config.tts_timeout,
-                end_turn_on_tts_failure=self._config.end_turn_on_tts_failure,
-            ),
+            options=turn_options(self._config, voice),
         )
         self._turn = turn
         self._unrecorded = (turn, start.prompt)
@@ -218,6 +243,11 @@ class Session:
         )
         self._turn_task.add_done_callback(release_cancellation)
         log.info("session %s: turn %s started (%d chars)", self.id, turn_id, len(start.prompt))
+
+    def _next_turn_id(self) -> str:
+        while (turn_id := f"t{next(self._turn_numbers)}") == self._last_turn_id:
+            pass
+        return turn_id
 
     async def _run_turn(self, turn: Turn) -> None:
         try:
@@ -300,6 +330,20 @@ class Session:
         await self._cancel_turn_task()
         if code is not None:
             await self._outbox.close_socket(code=code, reason=reason)
+
+
+def turn_options(config: SessionConfig, voice: str | None) -> TurnOptions:
+    """The options of a turn in ``voice`` (shared by every wire protocol)."""
+    return TurnOptions(
+        voice=voice,
+        lookahead=config.lookahead,
+        first_clause_chars=config.first_clause_chars,
+        max_chunk_chars=config.max_chunk_chars,
+        lead=config.lead,
+        frame_ms=config.frame_ms,
+        tts_timeout=config.tts_timeout,
+        end_turn_on_tts_failure=config.end_turn_on_tts_failure,
+    )
 
 
 def session_config(settings: Settings) -> SessionConfig:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from voicechat import logs
 from voicechat.errors import BadRequest
-from voicechat.server.access import refuse_when_full
+from voicechat.server.access import refuse_without_seat
+from voicechat.server.gates import SEATS, client_address
 from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, TTS
 from voicechat.server.limits import TokenBucket, receive_until_idle
 from voicechat.server.metrics import METRICS
@@ -30,14 +32,23 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         timeout=CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
+    address = client_address(request)
+    refusal = app[SEATS].take(address)
+    if refusal is not None:
+        await refuse_without_seat(request, ws, refusal, app[SEATS].explain(refusal))
+        return ws
+    try:
+        await _serve(request, ws, address)
+    finally:
+        app[SEATS].give_back(address)
+    return ws
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse, address: str) -> None:
+    app = request.app
+    settings = app[SETTINGS]
     session = await _resume(request, ws)
     if session is None:
-        # Parked sessions (dropped, resumable) still hold their turn: they count too.
-        sessions = len(app[SESSIONS]) + len(app[PARKING])
-        if await refuse_when_full(
-            request, ws, sessions=sessions, max_sessions=settings.max_sessions
-        ):
-            return ws
         session = Session(
             ws,
             llm=app[LLM],
@@ -46,6 +57,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             transport=request.transport,
             limiter=TokenBucket(rate=settings.control_rate, burst=settings.control_burst),
             metrics=app[METRICS].session(llm=app[LLM].name, tts=app[TTS].name),
+            address=address,
         )
         logs.bind_session(session.id)
         await session.hello()
@@ -69,7 +81,10 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     finally:
         await messages.aclose()
         app[SESSIONS].discard(session)
-        if session.resumable():
+        if session.taken_over:
+            session.let_go()  # the new connection carries the session on
+            log.info("session %s: taken over by a new connection", session.id)
+        elif session.resumable():
             session.detach()
             app[PARKING].park(session)
             if not ws.closed:  # it is dead; closing it releases its heartbeat timer
@@ -78,15 +93,23 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             # aiohttp may cancel this handler when the peer goes away; clean up all the same.
             await asyncio.shield(session.close(code=WSCloseCode.GOING_AWAY))
             log.info("session %s: closed", session.id)
-    return ws
+
+
+def _live_session(request: web.Request, token: str) -> Session | None:
+    return next((s for s in request.app[SESSIONS] if hmac.compare_digest(s.token, token)), None)
 
 
 async def _resume(request: web.Request, ws: web.WebSocketResponse) -> Session | None:
-    """The parked session named by ``?resume=TOKEN`` (with ``turn`` and ``seq``, the last audio
+    """The session named by ``?resume=TOKEN`` (with ``turn`` and ``seq``, the last audio
     frame the client saw, and ``paused=1|0``, how the client wants that turn), attached to
-    ``ws``; None for a new session."""
-    token = request.query.get("resume")
+    ``ws``; None for a new session. A session whose old connection still looks alive (it may
+    be half-open) is taken over: that connection is dropped at once."""
+    token = request.query.get("resume", "")
+    if not token.isascii():
+        return None
     session = request.app[PARKING].claim(token) if token else None
+    if session is None and token and (session := _live_session(request, token)) is not None:
+        await session.take_over(within=CLOSE_TIMEOUT)
     if session is None:
         return None
     try:
