@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level.upper(), logging.INFO)
-    configure_logging(level=level, fmt=settings.log_format)
+    secrets = [s for s in (settings.token, settings.openai_api_key) if s]
+    configure_logging(level=level, fmt=settings.log_format, secrets=secrets)
 
 
 def _listening(settings: Settings) -> Callable[[str], None]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+from urllib.parse import quote
 
 SESSION_ID: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
 TURN_ID: contextvars.ContextVar[str] = contextvars.ContextVar("turn_id", default="-")
@@ -47,6 +50,36 @@ class ContextIds(logging.Filter):
         return True
 
 
+_SECRET_QUERY: Final = re.compile(r"(?i)\b(token|resume)(=|%3D)[^\s&;\"'#\\]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Masks every spelling of a secret in a record, its arguments and its traceback (aiohttp
+    quotes a malformed request line, query and all): ``token=`` and ``resume=`` values in any
+    case, and the literal ``secrets`` (with their URL-encoded forms) wherever they appear."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        literal = {v for s in secrets if s for v in (s, quote(s, safe=""), quote(s))}
+        self._literal = sorted(literal, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        text = _SECRET_QUERY.sub(r"\1\2***", text)
+        for secret in self._literal:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, session, turn (and exc)."""
 
@@ -59,14 +92,18 @@ class JsonFormatter(logging.Formatter):
             "session": getattr(record, "session_id", "-"),
             "turn": getattr(record, "turn_id", "-"),
         }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(*, level: int, fmt: str = "text") -> None:
-    """Root handler on stderr: ``text`` (ids in brackets) or ``json``."""
+def configure_logging(*, level: int, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
+    """Root handler on stderr: ``text`` (ids in brackets) or ``json``; ``secrets`` never
+    appear in it (nor does any ``token=`` or ``resume=`` value)."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextIds())
+    handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Final
 
 from voicechat import PROTOCOL_VERSION
 from voicechat.errors import BadJson, BadRequest, TooLarge, UnknownAction, VoicechatError
 
+_NOT_IN_NAMES: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 MAX_TURN_ID_CHARS: Final = 64
 MAX_VOICE_CHARS: Final = 128
 
@@ -90,6 +92,8 @@ def _parse_start(data: Any, *, max_prompt_chars: int) -> Start:
         raise BadRequest('start needs a string "data.prompt"')
     if not prompt.strip():
         raise BadRequest("prompt is empty")
+    if not _is_unicode(prompt):
+        raise BadRequest("prompt holds a lone surrogate (not Unicode text)")
     if len(prompt) > max_prompt_chars:
         raise TooLarge(f"prompt has {len(prompt)} characters; the limit is {max_prompt_chars}")
     voice = _optional_str(data, "voice", MAX_VOICE_CHARS)
@@ -101,6 +105,8 @@ def _parse_played(obj: dict[str, Any]) -> Played:
     turn_id, seq = obj.get("turn"), obj.get("seq")
     if not isinstance(turn_id, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise BadRequest('played needs "turn" (string) and "seq" (integer >= 0)')
+    if not is_plain_name(turn_id, MAX_TURN_ID_CHARS):
+        raise BadRequest('played "turn" must be a plain name (no control characters)')
     return Played(turn_id=turn_id, seq=seq)
 
 
@@ -108,9 +114,32 @@ def _optional_str(data: dict[str, Any], key: str, max_chars: int) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > max_chars:
-        raise BadRequest(f'"data.{key}" must be a non-empty string of at most {max_chars} chars')
+    if not isinstance(value, str) or not is_plain_name(value, max_chars):
+        raise BadRequest(
+            f'"data.{key}" must be a non-empty string of at most {max_chars} chars, '
+            "with no control characters"
+        )
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (JSON lets ``"\\ud800"`` through: a lone
+    surrogate, which no socket, log or backend can encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_plain_name(value: str, max_chars: int) -> bool:
+    """An id or a voice name: 1 to ``max_chars`` characters of Unicode text with no control,
+    line-separator or format character (a newline in an id would forge a log line)."""
+    return (
+        0 < len(value) <= max_chars
+        and _is_unicode(value)
+        and not any(unicodedata.category(c) in _NOT_IN_NAMES for c in value)
+    )
 
 
 # --- server → client ---------------------------------------------------------------

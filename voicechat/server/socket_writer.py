@@ -28,14 +28,22 @@ class SocketWriter:
         self.ws = ws
         self._transport = transport
         self._send_timeout = send_timeout
+        # Since when the client has left a backlog unread. It is the socket's, not a write's:
+        # a write that is cancelled (a barge-in stops the turn) does not restart the clock.
+        self._backlog_since: float | None = None
 
     async def write(self, text: str) -> Written:
         try:
             if self._may_block(len(text)):
+                loop = asyncio.get_running_loop()
+                if self._backlog_since is None:
+                    self._backlog_since = loop.time()
                 # Blocks while the socket's buffer is full: a slow reader slows the turn.
-                async with asyncio.timeout(self._send_timeout):
+                async with asyncio.timeout_at(self._backlog_since + self._send_timeout):
                     await self.ws.send_str(text)
+                self._backlog_since = None  # the client read its backlog down
             else:
+                self._backlog_since = None
                 await self.ws.send_str(text)  # returns at once: no timer to arm and cancel
         except ConnectionError:
             return Written.GONE
