@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WebSocketError, WSCloseCode, web
 
 from voicechat import protocol
 from voicechat.pipeline.turn import Turn
@@ -94,7 +94,11 @@ class Outbox:
     def dropped(self) -> bool:
         """Whether the connection was lost (no close frame, no pong): not closed by the client,
         nor by the server (idle, too large, a protocol error), which are never resumed."""
-        return self._socket.ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE)
+        ws = self._socket.ws
+        # A frame too large, bad UTF-8 or a protocol error also ends as 1006, with the
+        # WebSocketError that made the server close it.
+        lost = ws.close_code in (None, WSCloseCode.ABNORMAL_CLOSURE)
+        return lost and not isinstance(ws.exception(), WebSocketError)
 
     def begin_turn(self, turn_id: str) -> None:
         """A new turn starts: the replay buffer forgets the previous turn's frames."""

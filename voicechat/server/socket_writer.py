@@ -38,10 +38,14 @@ class SocketWriter:
                 loop = asyncio.get_running_loop()
                 if self._backlog_since is None:
                     self._backlog_since = loop.time()
+                deadline = self._backlog_since + self._send_timeout
+                if loop.time() >= deadline:
+                    return Written.STUCK
                 # Blocks while the socket's buffer is full: a slow reader slows the turn.
-                async with asyncio.timeout_at(self._backlog_since + self._send_timeout):
+                async with asyncio.timeout_at(deadline):
                     await self.ws.send_str(text)
-                self._backlog_since = None  # the client read its backlog down
+                if not self._may_block(0):
+                    self._backlog_since = None  # the client read its backlog down
             else:
                 self._backlog_since = None
                 await self.ws.send_str(text)  # returns at once: no timer to arm and cancel
