@@ -20,7 +20,7 @@ from tests.conftest import CLEAN_ENV, free_port
 from tests.rawws import RawWebSocket
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> int:  # /proc reads do not block
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -47,14 +47,14 @@ async def time_to_ready(port: int) -> float:
 
 async def main(rate: int, seconds: float) -> int:
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="voicechat-ghosts-", suffix=".log")[1])
-    with log.open("wb") as sink:
-        server = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--tts", "tone"),
-            env=CLEAN_ENV,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=sink,
-        )
+    sink, log = tempfile.mkstemp(prefix="voicechat-ghosts-", suffix=".log")
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--tts", "tone"),
+        env=CLEAN_ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=sink,
+    )
+    os.close(sink)
     assert server.stdout is not None
     await asyncio.wait_for(server.stdout.readline(), 60)
     try:
@@ -76,7 +76,7 @@ async def main(rate: int, seconds: float) -> int:
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 30)
-    log_bytes = log.stat().st_size
+    log_bytes = await asyncio.to_thread(os.path.getsize, log)
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (machine shared with others)")
     print(f"{int(rate * seconds)} ghosts at {rate}/s")
