@@ -241,3 +241,32 @@ async def raw_handshake(raw: RawWebSocket, http: Any) -> None:
     )
     head = await raw._reader.readuntil(b"\r\n\r\n")  # noqa: SLF001
     assert head.startswith(b"HTTP/1.1 101"), head
+
+
+# -- floods ----------------------------------------------------------------------------------
+
+
+async def test_a_flood_of_invalid_messages_is_answered_only_up_to_a_bound(
+    voice_client: ClientFactory,
+) -> None:
+    client, _ = await voice_client(control_rate=10, control_burst=30)
+    for _ in range(2000):
+        await client.ws.send_str("{not json")
+    await client.send("stop")
+    events = await client.until("stopped")
+    errors = [e for e in events if e["action"] == "error"]
+    assert 0 < len(errors) <= 600  # the bucket's burst (300) and what refilled meanwhile
+
+
+async def test_a_flood_of_played_reports_does_not_hold_up_the_flooders_stop(
+    voice_client: ClientFactory,
+) -> None:
+    client, _ = await voice_client(llm=ScriptedLLM(SENTENCES, hold_after=2))
+    await client.start("go")
+    first = (await client.until("audio"))[-1]
+    played = json.dumps({"action": "played", "turn": first["turn"], "seq": first["seq"]})
+    for _ in range(5000):
+        await client.ws.send_str(played)
+    await client.send("stop")
+    stopped = (await client.until("stopped"))[-1]
+    assert stopped["turn"] == first["turn"]

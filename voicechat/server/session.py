@@ -32,6 +32,7 @@ from voicechat.tts.speaker import Announcer, TurnSpeakers
 
 log = logging.getLogger("voicechat.session")
 
+NOISE_FACTOR = 10  # `played` and invalid messages allowed per control message
 STOP_TIMEOUT = 2.0  # seconds a cancelled turn gets to unwind before we give up on it
 
 
@@ -89,6 +90,12 @@ class Session:
         self._unrecorded: tuple[Turn, str] | None = None  # the last turn, until remembered
         self._announcer = Announcer(tts)
         self._limiter = limiter or TokenBucket(rate=0, burst=1)
+        # `played` reports and invalid messages: a looser bucket, and past it they are dropped
+        # without a reply, so that a flood costs the flooder a parse and nothing more (its own
+        # `stop`, in the control bucket, still gets through).
+        self._noise = TokenBucket(
+            rate=self._limiter.rate * NOISE_FACTOR, burst=self._limiter.burst * NOISE_FACTOR
+        )
 
     @property
     def turn_task(self) -> asyncio.Task[None] | None:
@@ -192,7 +199,10 @@ class Session:
                 raw, max_prompt_chars=self._config.max_prompt_chars
             )
         except ProtocolError as exc:
-            await self.send_error(exc)
+            if self._noise.take():
+                await self.send_error(exc)
+            return
+        if isinstance(message, protocol.Played) and not self._noise.take():
             return
         if not isinstance(message, protocol.Played) and not self._limiter.take():
             await self.send_error(self._limiter.error())
