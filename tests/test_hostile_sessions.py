@@ -140,6 +140,7 @@ async def test_a_valid_resume_token_takes_over_a_half_open_connection_at_once(
     assert hello["data"]["resume"] != ready["data"]["resume"]  # rotated on every resume
     with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
         await asyncio.wait_for(old.receive_json(), 10)  # the old socket was closed
+    old.abort()
     assert (await new.turn("go"))[-1]["action"] == "done"
     stale = VoiceClient(await http.ws_connect("/ws", params=params))
     assert (await stale.next_event())["data"]["resumed"] is False
