@@ -44,7 +44,9 @@ FORMATS: Final = {
     for f in (
         SpeechFormat("mp3", "audio/mpeg", ("-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3")),
         SpeechFormat(
-            "opus", "audio/opus", ("-c:a", "libopus", "-b:a", "32k", "-page_duration", "100000")
+            "opus",
+            "audio/opus",
+            ("-c:a", "libopus", "-b:a", "32k", "-page_duration", "100000", "-f", "ogg"),
         ),
         SpeechFormat("aac", "audio/aac", ("-c:a", "aac", "-b:a", "64k", "-f", "adts")),
         SpeechFormat("flac", "audio/flac", ("-c:a", "flac", "-f", "flac")),
@@ -75,7 +77,7 @@ def decode_mp3(mp3: bytes, *, sample_rate: int = PCM_RATE) -> bytes:
     decoded = miniaudio.decode(
         mp3, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=sample_rate
     )
-    return decoded.samples.tobytes()
+    return bytes(decoded.samples.tobytes())
 
 
 class SentenceDecoder:

@@ -21,4 +21,5 @@ LLM = web.AppKey("llm", LLMBackend)
 TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
 PARKING = web.AppKey("parking", SessionParking[Session])
+OPENAI_STREAMS = web.AppKey("openai_streams", set[object])  # open /v1 speech and realtime
 TTS_PROBE = web.AppKey("tts_probe", asyncio.Task[None])
