@@ -24,6 +24,7 @@ from voicechat.server.metrics import METRICS, Metrics, metrics_handler
 from voicechat.server.openai_api import models_handler, voice_overrides
 from voicechat.server.openai_api import voices_handler as openai_voices_handler
 from voicechat.server.openai_speech import speech_handler
+from voicechat.server.realtime import realtime_handler
 from voicechat.server.resume import SessionParking
 from voicechat.server.session import Session
 from voicechat.server.ws import websocket_handler
@@ -60,6 +61,7 @@ def create_app(
     app.router.add_post("/v1/audio/speech", speech_handler)
     app.router.add_get("/v1/audio/voices", openai_voices_handler)
     app.router.add_get("/v1/models", models_handler)
+    app.router.add_get("/v1/realtime", realtime_handler)
     app.router.add_get("/metrics", metrics_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
