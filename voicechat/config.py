@@ -45,6 +45,9 @@ class Settings:
     replay_speed: float = _opt(1.0, "replay timing factor (2 = twice as fast, 0 = no delays)")
     tts: str = _opt("edge,piper", "TTS backend or fallback chain: edge, openai, piper, tone")
     voice: str | None = _opt(None, "default voice (the backend's first voice when unset)")
+    openai_voices: str = _opt(
+        "", "OpenAI voice names mapped to ours on /v1: alloy=en-US-AriaNeural,echo=tone-low"
+    )
     piper_voices_dir: Path | None = _opt(None, "folder with extra Piper *.onnx voices")
     piper_length_scale: float | None = _opt(None, "Piper speaking pace (<1 faster, >1 slower)")
     edge_rate: str = _opt("+0%", "edge speaking rate, a signed percentage: -20%, +10%")

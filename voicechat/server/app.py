@@ -22,6 +22,10 @@ from voicechat.server.gates import SEATS, Gate, Seats, gates_middleware, protect
 from voicechat.server.http_speak import speak_handler
 from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, SPEAKING, TTS, TTS_PROBE
 from voicechat.server.metrics import METRICS, Metrics, metrics_handler
+from voicechat.server.openai_api import models_handler, voice_overrides
+from voicechat.server.openai_api import voices_handler as openai_voices_handler
+from voicechat.server.openai_speech import speech_handler
+from voicechat.server.realtime import realtime_handler
 from voicechat.server.resume import SessionParking
 from voicechat.server.session import Session
 from voicechat.server.ws import websocket_handler
@@ -42,6 +46,7 @@ def create_app(
         middlewares=[gates_middleware(settings)],
         handler_args={"access_log_class": AccessLog},
     )
+    voice_overrides(settings)  # a bad VOICECHAT_OPENAI_VOICES fails here, not per request
     app[SETTINGS] = settings
     app[SESSIONS] = set()
     app[SPEAKING] = set()
@@ -64,6 +69,11 @@ def create_app(
     app.router.add_get("/healthz", health_handler)
     app.router.add_post("/v1/speak", speak_handler)
     app.router.add_get("/voices", voices_handler)
+    # OpenAI's interfaces (docs/openai-compatible.md)
+    app.router.add_post("/v1/audio/speech", speech_handler)
+    app.router.add_get("/v1/audio/voices", openai_voices_handler)
+    app.router.add_get("/v1/models", models_handler)
+    app.router.add_get("/v1/realtime", realtime_handler)
     app.router.add_get("/metrics", metrics_handler)
     if settings.web_dir.is_dir():
         app.router.add_get("/", index_handler)
