@@ -1,4 +1,4 @@
-"""The tables printed at the end of a run (Markdown, as pasted into the README)."""
+"""The tables printed at the end of a run (Markdown, as pasted into docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def duration_ms(data: bytes) -> int:
 def split_frames(data: bytes, *, max_ms: int) -> list[bytes]:
     """Cut ``data`` at frame boundaries into pieces of at most ``max_ms`` (at least one frame)."""
     # The frames of iter_frames(), without building them: this runs for every piece a TTS
-    # yields (README, Benchmarks).
+    # yields (docs/benchmarks.md).
     pieces: list[bytes] = []
     offset, end = _skip_id3(data), len(data)
     piece_start = piece_end = -1

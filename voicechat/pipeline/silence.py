@@ -3,7 +3,7 @@
 ``asyncio.timeout()`` around every wait arms a timer and cancels it again; a cancelled timer
 stays in the event loop's heap until it is purged, and so also in the garbage collector's young
 generation. For the few dozen audio pieces of every turn, that was measurable at 200 sessions
-(README, Benchmarks). :class:`SilenceLimit` arms one timer; when it fires for a wait that is
+(docs/benchmarks.md). :class:`SilenceLimit` arms one timer; when it fires for a wait that is
 already over, it moves to the deadline of the wait in progress, if any, or lets the next wait
 arm it again. The cancellation is asyncio's own: the waiting task is cancelled and the
 ``CancelledError`` becomes ``TimeoutError`` unless someone else cancelled the task too.

@@ -5,7 +5,7 @@ third, releasing cancelled tasks, lives with the turn in :mod:`voicechat.pipelin
 A server's own code and its libraries (modules, classes, functions: some 40,000 objects here,
 more with a Piper voice) never become garbage, yet every full collection walked them again, and
 the event loop stood still meanwhile: at 200 speaking sessions those pauses reached 60-70 ms
-(README, Benchmarks). Once the app has started, :func:`freeze_after_startup` collects once and
+(docs/benchmarks.md). Once the app has started, :func:`freeze_after_startup` collects once and
 moves everything alive to the permanent generation (:func:`gc.freeze`), which collections skip.
 
 **Leave no cycles behind a stopped turn.** That one is the turn's own, in

@@ -60,8 +60,8 @@ class SocketWriter:
         only while the transport has paused writing, which it does above the buffer's
         high-water mark and undoes at the low one: at or below that, and with room for this
         message (at most 4 bytes a character) under the high mark, a write cannot wait, and a
-        timer armed and cancelled for every message costs more than the write (README,
-        Benchmarks)."""
+        timer armed and cancelled for every message costs more than the write
+        (docs/benchmarks.md)."""
         transport = self._transport
         if transport is None:
             return True
