@@ -121,7 +121,7 @@ async def _speak(request: web.Request) -> web.StreamResponse:
 async def _run(request: web.Request, turn: Turn, writer: _Writer) -> None:
     try:
         async with asyncio.TaskGroup() as group:
-            watcher = group.create_task(_watch_client(request, writer), name="speak watcher")
+            watcher = group.create_task(watch_client(request, writer), name="speak watcher")
             await turn.run()
             watcher.cancel()
     except* ClientGone:
@@ -142,7 +142,12 @@ async def _read_start(request: web.Request, *, max_prompt_chars: int) -> protoco
     return protocol.parse_start(data, max_prompt_chars=max_prompt_chars)
 
 
-async def _watch_client(request: web.Request, writer: _Writer) -> None:
+class Departure(Protocol):
+    gone: bool  # set once a write found the client gone
+
+
+async def watch_client(request: web.Request, writer: Departure) -> None:
+    """Raise :class:`ClientGone` once the client has left (shared by the HTTP speech routes)."""
     while not writer.gone:
         transport = request.transport
         if transport is None or transport.is_closing():

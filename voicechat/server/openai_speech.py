@@ -33,6 +33,7 @@ from voicechat.pipeline.encoders import FORMATS, SentenceDecoder, SpeechFormat, 
 from voicechat.pipeline.given_text import GivenText
 from voicechat.pipeline.speakable import has_speech
 from voicechat.pipeline.turn import Turn, TurnOptions
+from voicechat.server.http_speak import ClientGone, watch_client
 from voicechat.server.keys import SETTINGS, TTS
 from voicechat.server.metrics import METRICS
 from voicechat.server.openai_api import (
@@ -48,7 +49,6 @@ from voicechat.tts.base import TTSBackend
 log = logging.getLogger("voicechat.openai.speech")
 
 MAX_INPUT_CHARS: Final = 4096  # OpenAI's limit
-DISCONNECT_POLL_S: Final = 0.1  # see http_speak: the transport is what knows the client left
 NO_BUFFERING: Final = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 # usage is estimated: about 4 characters a text token; OpenAI's audio tokens are taken as 50 a
 # second of speech (docs/openai-compatible.md).
@@ -193,19 +193,6 @@ def _sse(event: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
 
 
-class _ClientGone(Exception):
-    pass
-
-
-async def _watch_client(request: web.Request, body: SpeechBody) -> None:
-    while not body.gone:
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(DISCONNECT_POLL_S)
-    raise _ClientGone
-
-
 async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamResponse:
     app = request.app
     config = session_config(app[SETTINGS])
@@ -255,7 +242,7 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
     try:
         async with asyncio.TaskGroup() as group:
             encoder = pcm_encoder(speech.format, body.write, group, speed=speech.speed)
-            watcher = group.create_task(_watch_client(request, body), name="speech watcher")
+            watcher = group.create_task(watch_client(request, body), name="speech watcher")
             try:
                 await turn.run()
                 if not body.gone:
@@ -263,7 +250,7 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
             finally:
                 await encoder.aclose()
             watcher.cancel()
-    except* _ClientGone:
+    except* ClientGone:
         log.info("speech %s: the client went away; the turn was cancelled", turn_id)
     finally:
         metrics.closed()
