@@ -16,6 +16,7 @@ from aiohttp import WSMsgType
 from tests.conftest import ClientFactory, ScriptedLLM, TrackingTTS, VoiceClient, eventually
 from tests.rawws import RawWebSocket
 from voicechat.llm.base import ChatMessage
+from voicechat.server.gates import SEATS
 from voicechat.server.keys import PARKING, SESSIONS
 from voicechat.tts.tone import ToneTTS
 
@@ -156,7 +157,8 @@ async def test_connect_reset_cycles_never_lock_a_client_out(voice_client: Client
         ghost = await RawWebSocket.connect(http.host, http.port)
         await ghost.until("ready")
         ghost.abort()
-    await eventually(lambda: not http.server.app[SESSIONS])
+    seats = http.server.app[SEATS]
+    await eventually(lambda: not http.server.app[SESSIONS] and len(seats) == 0)
     client = VoiceClient(await http.ws_connect("/ws"))
     assert (await client.next_event())["action"] == "ready"
     assert len(http.server.app[PARKING]) <= 2

@@ -1,4 +1,4 @@
-// MP3 frame headers (MPEG audio Layer III), as voicechat/audio.py reads them: enough to cut a
+// MP3 frame headers (MPEG audio Layer III), as voicechat/pipeline/audio.py reads them: enough to cut a
 // message into whole frames and to know how long each one plays. No decoding here.
 
 const BITRATES = {

@@ -8,7 +8,7 @@ slow listener slows everything upstream instead of piling audio up::
 ``synthesize_ahead`` starts the synthesis of up to ``lookahead`` sentences beyond the one being
 sent; ``send_sentences`` still emits their audio strictly in order, in frames of at most
 ``frame_ms``, each sent at most ``lead`` seconds ahead of the listener's playback clock
-(:mod:`voicechat.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every stage
+(:mod:`voicechat.pipeline.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every stage
 and every synthesis, and closes the LLM stream.
 """
 
@@ -257,7 +257,7 @@ class Turn:
         are no MP3 are dropped, and a backend silent for ``tts_timeout`` fails."""
         timeout = self._options.tts_timeout
         stream = self._tts.synthesize(text, voice=self._options.voice)
-        # One timer for the stream, not one per piece (voicechat.silence).
+        # One timer for the stream, not one per piece (voicechat.pipeline.silence).
         with SilenceLimit(timeout) as silence:
             async with contextlib.aclosing(stream) as pieces:
                 while True:

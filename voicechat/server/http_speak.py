@@ -6,7 +6,7 @@ The body is the ``data`` of a WebSocket ``start`` (``{"prompt", "voice"?, "id"?}
 the same way; a bad request is answered before anything streams, with an HTTP status and
 ``{"error": {"code", "message"}}``. The answer is ``audio/mpeg``, written (chunked) as each
 sentence is synthesized; with ``Accept: text/event-stream`` it is the WebSocket's events as
-server-sent events instead. One :class:`~voicechat.turn.Turn` does the work, driven by the
+server-sent events instead. One :class:`~voicechat.pipeline.turn.Turn` does the work, driven by the
 response writers below; when the client goes away the turn is cancelled, which closes the LLM
 stream and every synthesis.
 """

@@ -3,7 +3,7 @@
 This is where the two promises of the protocol are kept: nothing of a stopped turn is written
 once the stop is decided, and no ``sentence``/``audio`` frame is written while its turn is
 paused. A turn's messages also wait while the connection is gone, and are kept in a
-:class:`~voicechat.resume.ReplayBuffer`, so that a client that comes back (:meth:`attach`)
+:class:`~voicechat.server.resume.ReplayBuffer`, so that a client that comes back (:meth:`attach`)
 gets every frame it missed, once.
 """
 

@@ -1,6 +1,6 @@
 """One WebSocket connection: it reads the client's messages and owns at most one live turn.
 
-Everything it sends goes through its :class:`~voicechat.outbox.Outbox`, where the protocol's
+Everything it sends goes through its :class:`~voicechat.server.outbox.Outbox`, where the protocol's
 promises (nothing after `stopped`, no speech while paused) are kept.
 """
 
