@@ -154,8 +154,9 @@ def turns_for(level: int, base: int) -> int:
 
 
 def freeze_heap() -> None:
-    """After the warm-up, what ``voicechat serve`` does once started (voicechat.server.collector): collect,
-    then leave everything alive out of later collections. Both systems get it."""
+    """After the warm-up, what ``voicechat serve`` does once started
+    (voicechat.server.collector): collect, then leave everything alive out of later
+    collections. Both systems get it."""
     import gc
 
     gc.collect()

@@ -108,7 +108,8 @@ async def main_async(levels: list[int], workload: Workload, turns: int) -> dict[
         run=run,
     )
     freeze_heap()
-    # and, as `voicechat serve` does, collect on the clock (voicechat.server.collector); Pipecat has none
+    # and, as `voicechat serve` does, collect on the clock (voicechat.server.collector);
+    # Pipecat has none
     clock = asyncio.create_task(CollectorClock().run(sessions), name="collector clock")
     try:
         results = await run_levels(

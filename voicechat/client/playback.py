@@ -7,8 +7,9 @@ pulls audio from a callback thread, so sentence 1 plays while sentence 3 is stil
 null backend runs a real device at real-time pace without sound, which is how the tests play.
 pydub's playback was the other candidate: it needs simpleaudio (unmaintained, compiled against
 ALSA headers), pyaudio (PortAudio) or ffplay (not in the imageio-ffmpeg wheel), and plays a whole
-segment at a time, so it could neither stream nor pause at once. pydub does what it is good at in
-:mod:`voicechat.client.audio_file`: converting the recording to other formats with the bundled ffmpeg.
+segment at a time, so it could neither stream nor pause at once. pydub does what it is good at
+in :mod:`voicechat.client.audio_file`: converting the recording to other formats with the
+bundled ffmpeg.
 """
 
 from __future__ import annotations

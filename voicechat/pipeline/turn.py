@@ -8,8 +8,8 @@ slow listener slows everything upstream instead of piling audio up::
 ``synthesize_ahead`` starts the synthesis of up to ``lookahead`` sentences beyond the one being
 sent; ``send_sentences`` still emits their audio strictly in order, in frames of at most
 ``frame_ms``, each sent at most ``lead`` seconds ahead of the listener's playback clock
-(:mod:`voicechat.pipeline.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every stage
-and every synthesis, and closes the LLM stream.
+(:mod:`voicechat.pipeline.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every
+stage and every synthesis, and closes the LLM stream.
 """
 
 from __future__ import annotations
