@@ -49,9 +49,11 @@ class ClientGone(Exception):
     """The HTTP client closed the connection before the answer was complete."""
 
 
-class _Writer(Protocol):
-    gone: bool
+class Departure(Protocol):
+    gone: bool  # set once a write found the client gone
 
+
+class _Writer(Departure, Protocol):
     async def open(self, ready: dict[str, Any]) -> None: ...
     async def send(self, message: dict[str, Any], hold_while_paused: bool) -> bool: ...
     async def finish(self) -> web.StreamResponse: ...
@@ -140,10 +142,6 @@ async def _read_start(request: web.Request, *, max_prompt_chars: int) -> protoco
     if not isinstance(data, dict):
         raise BadRequest('the body must be a JSON object: {"prompt": "..."}')
     return protocol.parse_start(data, max_prompt_chars=max_prompt_chars)
-
-
-class Departure(Protocol):
-    gone: bool  # set once a write found the client gone
 
 
 async def watch_client(request: web.Request, writer: Departure) -> None:

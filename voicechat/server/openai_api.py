@@ -91,12 +91,10 @@ def check_access(request: web.Request, *, origin_check: bool) -> None:
     for ``origin_check``, the ``Origin`` of a browser page. Raises :class:`OpenAIError`."""
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
-    if settings.token is not None and not token_matches(
-        presented_token(request) or realtime_subprotocol_key(request), settings.token
-    ):
+    given = presented_token(request) or realtime_subprotocol_key(request)
+    if settings.token is not None and not token_matches(given, settings.token):
         metrics.refused("token")
         log.info("refused %s from %s: no valid key", request.path, request.remote)
-        given = presented_token(request) or realtime_subprotocol_key(request)
         message = "Incorrect API key provided." if given else "You didn't provide an API key."
         raise OpenAIError(message, status=401, code="invalid_api_key" if given else None)
     origin = request.headers.get("Origin")
