@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import socket
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -41,15 +42,26 @@ def free_port() -> int:
 
 
 async def start_serve(
-    port: int, *flags: str, env: dict[str, str] | None = None, stderr: bool = False
+    port: int,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    stderr: bool = False,
+    max_open_files: int | None = None,
 ) -> asyncio.subprocess.Process:
-    """``voicechat serve`` (tone TTS, replayed LLM) in a subprocess, once it is listening."""
+    """``voicechat serve`` (tone TTS, replayed LLM) in a subprocess, once it is listening;
+    ``max_open_files`` sets its descriptor limit (soft and hard)."""
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     server = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "voicechat", "serve", "--port", str(port), "--tts", "tone"),
         *flags,
         env={**CLEAN_ENV, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE if stderr else None,
+        preexec_fn=limit_files,
     )
     assert server.stdout is not None
     line = await asyncio.wait_for(server.stdout.readline(), 60)

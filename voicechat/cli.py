@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import miniaudio
-from aiohttp import web
 
 from voicechat.client.audio_file import save_audio
 from voicechat.client.connection import ConnectionFailed, ServerInfo, VoiceConnection
@@ -29,6 +28,7 @@ from voicechat.logs import configure_logging
 from voicechat.server.app import create_app
 from voicechat.server.collector import tune_collector
 from voicechat.server.keys import SESSIONS
+from voicechat.server.listener import serve
 
 DEMO_PROMPT = "Tell me about the voicechat demo."
 BROWSER_HINT = "for the browser page: `make serve`, then open http://127.0.0.1:8765/"
@@ -71,13 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _configure_logging(settings)
             app = create_app(settings)
             tune_collector(app, app[SESSIONS])
-            web.run_app(
-                app,
-                host=settings.host,
-                port=settings.port,
-                print=_listening(settings),
-                shutdown_timeout=settings.shutdown_timeout,
-            )
+            asyncio.run(serve(app, settings, announce=_listening(settings)))
             return 0
         command = {"say": say, "chat": chat, "demo": demo}[args.command]
         return asyncio.run(command(args))
@@ -96,8 +90,8 @@ def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     configure_logging(level=level, fmt=settings.log_format, secrets=secrets)
 
 
-def _listening(settings: Settings) -> Callable[[str], None]:
-    def say(_: str) -> None:
+def _listening(settings: Settings) -> Callable[[], None]:
+    def say() -> None:
         print(
             f"voicechat listening on http://{settings.host}:{settings.port}/ (WebSocket /ws)",
             flush=True,

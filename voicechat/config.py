@@ -84,6 +84,12 @@ class Settings:
     allowed_hosts: str = _opt("", "extra Host names served, comma-separated (.x.org: subdomains)")
     token: str | None = _opt(None, "shared secret required on /ws and /metrics", secret=True)
     shutdown_timeout: float = _opt(2.0, "seconds connections get to close at shutdown")
+    header_timeout: float = _opt(
+        10.0, "seconds a connection gets to send a request's headers and body (and to sit idle)"
+    )
+    max_connections_per_ip: int = _opt(
+        64, "most open connections of one client address (0: no cap; see docs/security.md)"
+    )
     web_dir: Path = _opt(REPO_ROOT / "web", "static files served at /")
     log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
     log_format: str = _opt("text", "text, or json (one object a line, with session and turn ids)")
@@ -108,9 +114,12 @@ class Settings:
             raise ConfigError("frame_ms must be >= 50; lead >= 0; tts and send timeouts > 0")
         if self.max_sessions <= 0:
             raise ConfigError("max_sessions must be positive")
-        for name in ("max_sessions_per_ip", "max_parked", "max_parked_per_ip"):
+        per_address = ("max_sessions_per_ip", "max_parked_per_ip", "max_connections_per_ip")
+        for name in ("max_parked", *per_address):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
+        if self.header_timeout <= 0:
+            raise ConfigError("header_timeout must be positive")
         for name in ("idle_timeout", "control_rate", "control_burst", "shutdown_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")

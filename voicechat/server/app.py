@@ -44,7 +44,9 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_message_bytes,
         middlewares=[gates_middleware(settings)],
-        handler_args={"access_log_class": AccessLog},
+        # The keep-alive timer also runs from connect to the first request's headers: slow
+        # headers (and a connection that sends nothing) are closed after header_timeout.
+        handler_args={"access_log_class": AccessLog, "keepalive_timeout": settings.header_timeout},
     )
     voice_overrides(settings)  # a bad VOICECHAT_OPENAI_VOICES fails here, not per request
     app[SETTINGS] = settings

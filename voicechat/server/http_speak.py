@@ -28,6 +28,7 @@ from voicechat.errors import BadJson, BadRequest, ProtocolError, TooLarge
 from voicechat.pipeline.turn import Turn
 from voicechat.server.gates import hold_seat
 from voicechat.server.keys import LLM, SETTINGS, SPEAKING, TTS
+from voicechat.server.limits import read_body
 from voicechat.server.metrics import METRICS
 from voicechat.server.session import session_config, turn_options
 
@@ -69,7 +70,11 @@ async def _speak(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     try:
-        start = await _read_start(request, max_prompt_chars=settings.max_prompt_chars)
+        start = await _read_start(
+            request,
+            max_prompt_chars=settings.max_prompt_chars,
+            body_seconds=settings.header_timeout,
+        )
         voice = start.voice or settings.voice
         if voice is not None and voice not in app[TTS].voices():
             raise BadRequest(f"unknown voice {voice!r}; voices: {', '.join(app[TTS].voices())}")
@@ -130,9 +135,11 @@ async def _run(request: web.Request, turn: Turn, writer: _Writer) -> None:
         log.info("speak %s: the client went away; the turn was cancelled", turn.id)
 
 
-async def _read_start(request: web.Request, *, max_prompt_chars: int) -> protocol.Start:
+async def _read_start(
+    request: web.Request, *, max_prompt_chars: int, body_seconds: float
+) -> protocol.Start:
     try:
-        body = await request.read()
+        body = await read_body(request, within=body_seconds)
     except web.HTTPRequestEntityTooLarge as exc:
         raise TooLarge(f"the body is larger than {request.client_max_size} bytes") from exc
     try:

@@ -1,4 +1,4 @@
-"""Per-connection limits: a token bucket for control messages and the idle timeout.
+"""Per-connection limits: a token bucket for control messages, the idle timeout, the body timeout.
 
 Both are plain code around a clock; the receive loop below is the one place that reads a
 session's socket, so the idle timeout needs no task of its own.
@@ -98,3 +98,15 @@ async def receive_until_idle(
             return
         last_active = loop.time()
         yield message
+
+
+async def read_body(request: web.Request, *, within: float) -> bytes:
+    """The request's body; 408 when it takes longer than ``within`` seconds to arrive, since a slow
+    body would hold its connection (and, on the speech routes, a seat) as long as it trickles."""
+    try:
+        async with asyncio.timeout(within):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the body did not arrive within {within:g} s", headers={"Connection": "close"}
+        ) from None

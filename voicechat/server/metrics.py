@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 OUTCOMES: Final = ("done", "stopped", "error", "cancelled")
-REFUSALS: Final = ("token", "origin", "host", "content_type", "full", "address")
+REFUSALS: Final = ("token", "origin", "host", "content_type", "full", "address", "connections")
 ERROR_CODES: Final = (
     "bad_json",
     "bad_request",

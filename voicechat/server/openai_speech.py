@@ -35,6 +35,7 @@ from voicechat.pipeline.speakable import has_speech
 from voicechat.pipeline.turn import Turn, TurnOptions
 from voicechat.server.http_speak import ClientGone, watch_client
 from voicechat.server.keys import SETTINGS, TTS
+from voicechat.server.limits import read_body
 from voicechat.server.metrics import METRICS
 from voicechat.server.openai_api import (
     OpenAIError,
@@ -90,9 +91,11 @@ def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
 
 async def _read_request(request: web.Request) -> SpeechRequest:
     try:
-        data = json.loads(await request.read())
+        data = json.loads(await read_body(request, within=request.app[SETTINGS].header_timeout))
     except web.HTTPRequestEntityTooLarge as exc:
         raise OpenAIError("The request body is too large.", status=413) from exc
+    except web.HTTPRequestTimeout as exc:
+        raise OpenAIError(exc.text or "", status=408, code="timeout") from exc
     except (ValueError, RecursionError) as exc:
         raise OpenAIError(f"The body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(data, dict):
