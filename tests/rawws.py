@@ -5,12 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import struct
 from typing import Any
 
 TEXT, CLOSE, PING = 0x1, 0x8, 0x9
+
+
+def text_frame(message: dict[str, Any], *, masked: bool = True) -> bytes:
+    """One text frame holding ``message`` as JSON, masked as a client must (or not)."""
+    payload = json.dumps(message).encode()
+    mask_bit = 0x80 if masked else 0
+    header = bytes([0x80 | TEXT])
+    if len(payload) < 126:
+        header += bytes([mask_bit | len(payload)])
+    elif len(payload) < 1 << 16:
+        header += bytes([mask_bit | 126]) + struct.pack("!H", len(payload))
+    else:
+        header += bytes([mask_bit | 127]) + struct.pack("!Q", len(payload))
+    if not masked:
+        return header + payload
+    mask = os.urandom(4)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 class Closed(ConnectionError):
@@ -27,28 +45,27 @@ class RawWebSocket:
         self._writer = writer
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str = "/ws") -> RawWebSocket:
+    async def connect(
+        cls, host: str, port: int, path: str = "/ws", *, then: bytes = b""
+    ) -> RawWebSocket:
+        """Open the WebSocket; ``then`` goes in the same write as the handshake."""
         reader, writer = await asyncio.open_connection(host, port)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            + then
         )
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         return cls(reader, writer)
 
     async def send_json(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode()
-        mask = os.urandom(4)
-        header = bytes([0x80 | TEXT])
-        if len(payload) < 126:
-            header += bytes([0x80 | len(payload)])
-        else:
-            header += bytes([0x80 | 126]) + struct.pack("!H", len(payload))
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self._writer.write(header + mask + masked)
+        await self.send_raw(text_frame(message))
+
+    async def send_raw(self, data: bytes) -> None:
+        self._writer.write(data)
         await self._writer.drain()
 
     async def receive_json(self) -> dict[str, Any]:
@@ -78,3 +95,9 @@ class RawWebSocket:
     def abort(self) -> None:
         """Vanish: reset the TCP connection without a close frame."""
         self._writer.transport.abort()
+
+    async def aborted(self) -> None:
+        """:meth:`abort`, and wait until the socket is released."""
+        self.abort()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()

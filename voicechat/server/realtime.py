@@ -32,6 +32,7 @@ from voicechat.pipeline.audio import duration_s
 from voicechat.pipeline.cancellation import release_cancellation
 from voicechat.pipeline.encoders import PCM_RATE, SentenceDecoder
 from voicechat.pipeline.turn import Turn, TurnOptions
+from voicechat.server.client_frames import ClientWebSocket
 from voicechat.server.keys import LLM, SETTINGS, TTS
 from voicechat.server.openai_api import OpenAIError, check_access, resolve_voice, take_seat
 from voicechat.server.session import SessionConfig, session_config
@@ -422,7 +423,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
 
 async def _serve_realtime(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[SETTINGS]
-    ws = web.WebSocketResponse(
+    ws = ClientWebSocket(
         protocols=("realtime",),
         heartbeat=settings.heartbeat,
         max_msg_size=settings.max_message_bytes,

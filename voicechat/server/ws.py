@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from voicechat import logs
 from voicechat.errors import BadRequest
 from voicechat.server.access import refuse_without_seat
+from voicechat.server.client_frames import ClientWebSocket
 from voicechat.server.gates import SEATS, client_address
 from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, TTS
 from voicechat.server.limits import TokenBucket, receive_until_idle
@@ -25,7 +26,7 @@ CLOSE_TIMEOUT = 2.0  # seconds to wait for the client's answer to our close fram
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     settings = app[SETTINGS]
-    ws = web.WebSocketResponse(
+    ws = ClientWebSocket(
         heartbeat=settings.heartbeat,
         max_msg_size=settings.max_message_bytes,
         compress=False,  # base64 MP3 does not deflate; compression would only cost CPU
