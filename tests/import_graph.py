@@ -39,12 +39,12 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         # The one door from the client into the server: an in-process server for the CLI.
         ("voicechat.client.local_server", "voicechat.server.app"),
-        # Backends use the pipeline's two leaf helpers (no voicechat imports of their own but
-        # errors): what text has speech in it, and MP3 framing.
+        # Backends use the pipeline's leaf helpers (no voicechat imports of their own but
+        # errors): what text has speech in it, MP3 framing, and MP3 decoding.
         *(
             (f"voicechat.{wing}", f"voicechat.pipeline.{leaf}")
             for wing in ("tts", "llm")
-            for leaf in ("audio", "speakable")
+            for leaf in ("audio", "speakable", "mp3_decoder")
         ),
     }
 )

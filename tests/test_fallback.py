@@ -13,6 +13,7 @@ import pytest
 from voicechat.config import Settings
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
 from voicechat.pipeline.audio import iter_frames
+from voicechat.pipeline.mp3_decoder import decode_mp3
 from voicechat.tts.fallback import FallbackTTS
 from voicechat.tts.registry import create_tts
 from voicechat.tts.resample import ResampledTTS
@@ -213,3 +214,21 @@ def test_a_comma_list_builds_a_chain_from_the_registry() -> None:
 def test_a_bad_chain_is_a_config_error(names: str) -> None:
     with pytest.raises(ConfigError):
         create_tts(names, Settings())
+
+
+async def test_asked_for_pcm_a_member_that_makes_pcm_hands_its_own_over() -> None:
+    down, tone = FakeTTS("down", "fail"), ToneTTS(sample_rate=22050)
+    chain = FallbackTTS([down, tone])  # tone is told the chain's rate (24 kHz) for its MP3
+    pieces = chain.synthesize_pcm("Hello there.", sample_rate=16000)
+    pcm = b"".join([piece async for piece in pieces])
+    assert pcm == ToneTTS().render_pcm("Hello there.", sample_rate=16000)
+    assert len(down.calls) == 1  # the chain's order and failures hold for PCM too
+
+
+async def test_asked_for_pcm_a_member_that_makes_only_mp3_is_decoded_as_it_streams() -> None:
+    mp3_only = FakeTTS("service", sample_rate=24000)
+    chain = FallbackTTS([mp3_only])
+    pieces = chain.synthesize_pcm("Hello there.", sample_rate=24000)
+    pcm = b"".join([piece async for piece in pieces])
+    mp3 = ToneTTS(sample_rate=24000).render("Hello there.")
+    assert pcm == decode_mp3(mp3, sample_rate=24000)

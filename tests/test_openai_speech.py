@@ -56,6 +56,25 @@ class GatedTTS:
         return None
 
 
+class Mp3OnlyTTS:
+    """Tone as a service would be: MP3 only, no PCM of its own."""
+
+    name = "mp3-only"
+
+    def __init__(self) -> None:
+        self.inner = ToneTTS()
+        self.sample_rate = self.inner.sample_rate
+
+    def voices(self) -> list[str]:
+        return self.inner.voices()
+
+    def synthesize(self, text: str, *, voice: str | None = None) -> AsyncGenerator[bytes, None]:
+        return self.inner.synthesize(text, voice=voice)
+
+    async def aclose(self) -> None:
+        return None
+
+
 SdkFactory = Callable[..., Awaitable[tuple[openai.AsyncOpenAI, TestClient[Any, Any]]]]
 
 
@@ -134,12 +153,48 @@ async def test_every_format_decodes_to_the_length_of_the_text(sdk: SdkFactory, f
     assert seconds == pytest.approx(expected_seconds(SENTENCES), abs=0.3 if fmt == "aac" else 0.2)
 
 
-async def test_pcm_is_the_backends_audio_decoded_not_reencoded(sdk: SdkFactory) -> None:
+async def test_pcm_from_a_backend_that_makes_pcm_is_its_own_never_through_mp3(
+    sdk: SdkFactory,
+) -> None:
     client, _ = await sdk()
     response = await client.audio.speech.create(
         model="tts-1", voice="alloy", input=SENTENCES[0], response_format="pcm"
     )
-    mp3 = ToneTTS().render(SENTENCES[0], "tone-high")  # alloy is tone-high on tone
+    # alloy is tone-high on tone; tone makes its PCM at any rate itself.
+    own = ToneTTS().render_pcm(SENTENCES[0], "tone-high", sample_rate=PCM_RATE)
+    assert response.content == own
+
+
+class PcmOnlyTone(ToneTTS):
+    """Tone whose MP3 path fails: a PCM client must never make it encode."""
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        raise AssertionError("MP3 was asked of a backend that makes PCM, for a PCM client")
+        yield b""
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "wav", "flac", "opus"])
+async def test_a_backend_that_makes_pcm_is_never_asked_for_mp3_by_a_pcm_format(
+    sdk: SdkFactory, fmt: str
+) -> None:
+    client, _ = await sdk(tts=PcmOnlyTone())
+    response = await client.audio.speech.create(
+        model="tts-1",
+        voice="alloy",
+        input=" ".join(SENTENCES),
+        response_format=fmt,  # type: ignore[arg-type]
+    )
+    assert len(response.content) > 1000
+
+
+async def test_pcm_from_an_mp3_only_backend_is_its_mp3_decoded(sdk: SdkFactory) -> None:
+    client, _ = await sdk(tts=Mp3OnlyTTS())
+    response = await client.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCES[0], response_format="pcm"
+    )
+    mp3 = ToneTTS().render(SENTENCES[0], "tone-high")
     decoded = miniaudio.decode(mp3, nchannels=1, sample_rate=PCM_RATE).samples.tobytes()
     assert response.content == decoded
 

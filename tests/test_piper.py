@@ -12,7 +12,7 @@ from tests.test_guarantees import mp3_of
 from voicechat.config import Settings
 from voicechat.errors import TTSFailed
 from voicechat.pipeline.audio import duration_s
-from voicechat.tts.base import TTSBackend
+from voicechat.tts.base import PcmSpeaker, TTSBackend
 from voicechat.tts.piper import DEFAULT_VOICE, PiperTTS
 from voicechat.tts.registry import create_tts
 
@@ -57,6 +57,17 @@ async def test_piper_speech_decodes_to_non_silent_audio_of_plausible_length(
     assert 1.5 < seconds < 6.0  # about 2.5 s of speech for nine words
     assert abs(seconds - duration_s(mp3)) < 0.1
     assert rms(samples) > 1000  # speech, not silence (full scale is 32767)
+
+
+async def test_piper_hands_over_its_own_pcm_at_the_asked_rate(piper: PiperTTS) -> None:
+    assert isinstance(piper, PcmSpeaker)
+    text = "The quick brown fox jumps over the lazy dog."
+    pieces = [p async for p in piper.synthesize_pcm(text, sample_rate=24000)]
+    assert all(len(piece) % 2 == 0 for piece in pieces)  # whole 16-bit samples
+    samples = array.array("h", b"".join(pieces))
+    seconds = len(samples) / 24000
+    assert 1.5 < seconds < 6.0
+    assert rms(samples) > 1000
 
 
 async def test_a_longer_sentence_gives_longer_speech(piper: PiperTTS) -> None:

@@ -142,3 +142,13 @@ def split_frames(data: bytes, *, max_ms: int) -> list[bytes]:
     if piece_start >= 0:
         pieces.append(data[piece_start:piece_end])
     return pieces
+
+
+def split_pcm(pcm: bytes, *, sample_rate: int, max_ms: int) -> list[bytes]:
+    """16-bit mono PCM in pieces of at most ``max_ms`` (whole samples each)."""
+    step = max(2, sample_rate * max_ms // 1000 * 2)
+    return [pcm[at : at + step] for at in range(0, len(pcm), step)]
+
+
+def pcm_seconds(pcm: bytes, *, sample_rate: int) -> float:
+    return len(pcm) / (2 * sample_rate)

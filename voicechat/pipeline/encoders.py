@@ -22,9 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-import miniaudio
-
 from voicechat.errors import TTSFailed
+from voicechat.pipeline.mp3_decoder import Mp3StreamDecoder
 
 PCM_RATE: Final = 24000  # OpenAI's pcm: 24 kHz, 16-bit little-endian, mono
 READ_BYTES: Final = 4096
@@ -72,28 +71,13 @@ def wav_header(*, sample_rate: int = PCM_RATE) -> bytes:
     )
 
 
-def decode_mp3(mp3: bytes, *, sample_rate: int = PCM_RATE) -> bytes:
-    """Mono 16-bit PCM at ``sample_rate`` of a whole MP3 stream."""
-    decoded = miniaudio.decode(
-        mp3, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=sample_rate
-    )
-    return bytes(decoded.samples.tobytes())
-
-
 class SentenceDecoder:
     """MP3 frames in, tagged with their sentence; PCM out as it decodes. Each sentence's MP3
-    is a stream of its own (frames lean on the ones before them), so what a sentence has so
-    far is decoded again as each piece arrives, off the loop, and the PCM not yet given out
-    is handed on, less a frame's worth held back as a guard against a decoder that revises
-    the end of a prefix (miniaudio's does not, measured). That decodes a sentence about
-    (pieces/2) times over: a few ms for a sentence of the usual 1-2 pieces."""
+    is a stream of its own (:class:`~voicechat.pipeline.mp3_decoder.Mp3StreamDecoder`)."""
 
     def __init__(self, *, sample_rate: int = PCM_RATE) -> None:
-        self._rate = sample_rate
-        self._guard = 2 * sample_rate // 40  # 25 ms of 16-bit samples
+        self._stream = Mp3StreamDecoder(sample_rate=sample_rate)
         self._sentence: int | None = None
-        self._mp3 = b""
-        self._given = 0  # bytes of this sentence's PCM handed on
 
     async def add(self, sentence: int, mp3: bytes) -> bytes:
         """The PCM that ``mp3`` (of ``sentence``) makes ready: the rest of the previous
@@ -102,27 +86,11 @@ class SentenceDecoder:
         if sentence != self._sentence:
             rest = await self.flush()
             self._sentence = sentence
-        self._mp3 += mp3
-        pcm = await self._decode()
-        ready = len(pcm) - self._guard
-        if ready <= self._given:
-            return rest
-        ready -= ready % 2
-        out, self._given = pcm[self._given : ready], ready
-        return rest + out
+        return rest + await self._stream.add(mp3)
 
     async def flush(self) -> bytes:
         """The sentence ended: all of its PCM not given out yet."""
-        pcm = await self._decode() if self._mp3 else b""
-        out = pcm[self._given :]
-        self._mp3, self._given = b"", 0
-        return out
-
-    async def _decode(self) -> bytes:
-        try:
-            return await asyncio.to_thread(decode_mp3, self._mp3, sample_rate=self._rate)
-        except miniaudio.DecodeError as exc:
-            raise TTSFailed("the TTS sent MP3 that does not decode", backend="decoder") from exc
+        return await self._stream.flush()
 
 
 class PcmEncoder(Protocol):

@@ -24,12 +24,12 @@ from typing import Any
 from voicechat import protocol
 from voicechat.errors import LLMFailed, NoAudio, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
-from voicechat.pipeline.audio import duration_s, split_frames
+from voicechat.pipeline.audio import duration_s, pcm_seconds, split_frames, split_pcm
 from voicechat.pipeline.cancellation import release_cancellation
 from voicechat.pipeline.chunker import SentenceChunker
 from voicechat.pipeline.pacing import ListenerClock
 from voicechat.pipeline.silence import SilenceLimit
-from voicechat.tts.base import TTSBackend
+from voicechat.tts.base import PcmSpeaker, TTSBackend
 
 log = logging.getLogger("voicechat.turn")
 
@@ -63,6 +63,9 @@ class TurnOptions:
     end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
     lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
+    # Set: a backend that makes PCM itself (tts.base.PcmSpeaker) sends raw 16-bit mono PCM at
+    # this rate in the audio frames instead of MP3 (for routes that hand PCM to their client).
+    pcm_rate: int | None = None
 
 
 def _start(group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str) -> None:
@@ -109,6 +112,7 @@ class Turn:
         self.text = ""  # everything the LLM said
         self.seq = 0  # the next audio frame's number
         self.clock = ListenerClock(lead=options.lead)
+        self.pcm_rate = options.pcm_rate if isinstance(tts, PcmSpeaker) else None
         # (audio time at its start, text) of each chunk whose audio was (at least partly) sent
         self._sentence_starts: list[tuple[float, str]] = []
 
@@ -256,7 +260,7 @@ class Turn:
         """The backend's MP3 for ``text`` as audio frames of at most ``frame_ms``; bytes that
         are no MP3 are dropped, and a backend silent for ``tts_timeout`` fails."""
         timeout = self._options.tts_timeout
-        stream = self._tts.synthesize(text, voice=self._options.voice)
+        stream = self._audio_stream(text)
         # One timer for the stream, not one per piece (voicechat.pipeline.silence).
         with SilenceLimit(timeout) as silence:
             async with contextlib.aclosing(stream) as pieces:
@@ -268,8 +272,25 @@ class Turn:
                     except TimeoutError as exc:
                         message = f"the TTS sent nothing for {timeout:g} s"
                         raise TTSFailed(message, backend=self._tts.name) from exc
-                    for frame in split_frames(piece, max_ms=self._options.frame_ms):
+                    for frame in self._frames(piece):
                         yield frame
+
+    def _audio_stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        if self.pcm_rate is not None:
+            assert isinstance(self._tts, PcmSpeaker)
+            voice = self._options.voice
+            return self._tts.synthesize_pcm(text, sample_rate=self.pcm_rate, voice=voice)
+        return self._tts.synthesize(text, voice=self._options.voice)
+
+    def _frames(self, piece: bytes) -> list[bytes]:
+        if self.pcm_rate is not None:
+            return split_pcm(piece, sample_rate=self.pcm_rate, max_ms=self._options.frame_ms)
+        return split_frames(piece, max_ms=self._options.frame_ms)
+
+    def _seconds(self, frame: bytes) -> float:
+        if self.pcm_rate is not None:
+            return pcm_seconds(frame, sample_rate=self.pcm_rate)
+        return duration_s(frame)
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore
@@ -297,7 +318,7 @@ class Turn:
             if not started:
                 self._sentence_starts.append((self.clock.sent, sentence.text))
                 started = True
-            seconds = duration_s(piece)
+            seconds = self._seconds(piece)
             self.clock.frame_sent(seconds)
             self.seq += 1
 

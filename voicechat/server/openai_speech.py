@@ -9,8 +9,10 @@ before anything streams, in OpenAI's error shape (:mod:`.openai_api`). The input
 one :class:`~voicechat.pipeline.turn.Turn` whose text source is the input itself
 (:class:`~voicechat.pipeline.given_text.GivenText`), so it goes through the same chunker and
 look-ahead synthesis as an answer, and the body is written as each sentence is synthesized:
-MP3 as the backend made it, any other format encoded on the way (:mod:`~voicechat.pipeline.
-encoders`). ``stream_format: "sse"`` (chosen from the body, whatever ``Accept`` says) sends
+MP3 as the backend made it, any other format encoded on the way from PCM
+(:mod:`~voicechat.pipeline.encoders`). A backend that makes PCM itself (Piper, tone, a chain:
+:class:`~voicechat.tts.base.PcmSpeaker`) hands its PCM over, so it never goes through MP3.
+``stream_format: "sse"`` (chosen from the body, whatever ``Accept`` says) sends
 ``speech.audio.delta`` events and a final ``speech.audio.done`` with ``usage``.
 """
 
@@ -28,8 +30,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from voicechat.pipeline.audio import duration_s
-from voicechat.pipeline.encoders import FORMATS, SentenceDecoder, SpeechFormat, pcm_encoder
+from voicechat.pipeline.audio import duration_s, pcm_seconds
+from voicechat.pipeline.encoders import (
+    FORMATS,
+    PCM_RATE,
+    SentenceDecoder,
+    SpeechFormat,
+    pcm_encoder,
+)
 from voicechat.pipeline.given_text import GivenText
 from voicechat.pipeline.speakable import has_speech
 from voicechat.pipeline.turn import Turn, TurnOptions
@@ -213,11 +221,15 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
         if action == "error":
             failure.setdefault("error", message["data"])
         elif action == "audio":
-            mp3 = base64.b64decode(message["data"])
-            audio_s += duration_s(mp3)
+            audio = base64.b64decode(message["data"])
+            if turn.pcm_rate is not None:  # the backend's own PCM, never through MP3
+                audio_s += pcm_seconds(audio, sample_rate=turn.pcm_rate)
+                await encoder.feed(audio)
+                return not body.gone
+            audio_s += duration_s(audio)
             if passthrough:
-                await body.write(mp3)
-            elif pcm := await decoder.add(message["sentence"], mp3):
+                await body.write(audio)
+            elif pcm := await decoder.add(message["sentence"], audio):
                 await encoder.feed(pcm)
         elif action == "done" and not passthrough and (pcm := await decoder.flush()):
             await encoder.feed(pcm)
@@ -239,6 +251,7 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
             frame_ms=config.frame_ms,
             tts_timeout=config.tts_timeout,
             end_turn_on_tts_failure=config.end_turn_on_tts_failure,
+            pcm_rate=None if passthrough else PCM_RATE,
         ),
     )
     metrics.turn_started(turn_id)

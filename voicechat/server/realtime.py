@@ -1,12 +1,14 @@
 """``GET /v1/realtime``: the text-in, audio-out subset of OpenAI's Realtime API over a WebSocket.
 
 One :class:`RealtimeSession` a socket; its conversation is its memory, as on ``/ws``. A
-``response.create`` runs one :class:`~voicechat.pipeline.turn.Turn` over the conversation; its
-MP3 is decoded as it comes (:class:`~voicechat.pipeline.encoders.SentenceDecoder`) to 24 kHz
-PCM16 for ``response.output_audio.delta``. ``response.cancel`` stops the turn (its LLM stream
-and every synthesis), and ``response.done`` with ``status: cancelled`` is written only after
-the turn's task has ended, so no audio of it follows. ``conversation.item.truncate`` cuts the
-assistant item to the sentences begun before ``audio_end_ms``, as ``played`` does on ``/ws``.
+``response.create`` runs one :class:`~voicechat.pipeline.turn.Turn` over the conversation, for
+24 kHz PCM16 in ``response.output_audio.delta``: a backend that makes PCM (Piper, tone, a chain)
+hands it over as it is; MP3 is decoded as it comes
+(:class:`~voicechat.pipeline.encoders.SentenceDecoder`). ``response.cancel`` stops the turn (its
+LLM stream and every synthesis), and ``response.done`` with ``status: cancelled`` is written
+only after the turn's task has ended, so no audio of it follows.
+``conversation.item.truncate`` cuts the assistant item to the sentences begun before
+``audio_end_ms``, as ``played`` does on ``/ws``.
 
 Client events are accepted under their current and their beta names; the server answers with
 the current names, or the beta ones when the client said ``OpenAI-Beta: realtime=v1`` (the
@@ -28,7 +30,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from voicechat.llm.base import ChatMessage
-from voicechat.pipeline.audio import duration_s
+from voicechat.pipeline.audio import duration_s, pcm_seconds
 from voicechat.pipeline.cancellation import release_cancellation
 from voicechat.pipeline.encoders import PCM_RATE, SentenceDecoder
 from voicechat.pipeline.turn import Turn, TurnOptions
@@ -301,9 +303,13 @@ class RealtimeSession:
             elif action == "sentence":
                 item.starts.append((item.audio_s, message["data"]))
             elif action == "audio":
-                mp3 = base64.b64decode(message["data"])
-                item.audio_s += duration_s(mp3)
-                await audio(await decoder.add(message["sentence"], mp3))
+                data = base64.b64decode(message["data"])
+                if turn.pcm_rate is not None:  # the backend's own PCM, never through MP3
+                    item.audio_s += pcm_seconds(data, sample_rate=turn.pcm_rate)
+                    await audio(data)
+                else:
+                    item.audio_s += duration_s(data)
+                    await audio(await decoder.add(message["sentence"], data))
             elif action == "done":
                 await audio(await decoder.flush())
             elif action == "error":
@@ -325,6 +331,7 @@ class RealtimeSession:
                 frame_ms=self._config.frame_ms,
                 tts_timeout=self._config.tts_timeout,
                 end_turn_on_tts_failure=self._config.end_turn_on_tts_failure,
+                pcm_rate=PCM_RATE,
             ),
         )
         response.turn = turn

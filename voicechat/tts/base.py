@@ -24,3 +24,19 @@ class TTSBackend(Protocol):
     def synthesize(self, text: str, *, voice: str | None = None) -> AsyncGenerator[bytes, None]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PcmSpeaker(Protocol):
+    """A backend that makes PCM itself (a local engine) and can hand it over unencoded, for a
+    client that wants PCM (``/v1/audio/speech`` in any format but mp3, ``/v1/realtime``): its
+    audio then never goes through an MP3 encoder and decoder on the way."""
+
+    name: str
+
+    def synthesize_pcm(
+        self, text: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """16-bit little-endian mono PCM at ``sample_rate``, in pieces of whole samples; the
+        same errors as :meth:`TTSBackend.synthesize`."""
+        ...

@@ -23,10 +23,11 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
+from voicechat.pipeline.mp3_decoder import Mp3StreamDecoder
 from voicechat.pipeline.speakable import has_speech
-from voicechat.tts.base import TTSBackend
+from voicechat.tts.base import PcmSpeaker, TTSBackend
 from voicechat.tts.catalog import VoiceInfo, describe_voices
-from voicechat.tts.resample import at_rate
+from voicechat.tts.resample import ResampledTTS, at_rate
 from voicechat.tts.speaker import Trace
 
 log = logging.getLogger("voicechat.tts.fallback")
@@ -91,10 +92,30 @@ class FallbackTTS:
     def synthesize(self, text: str, *, voice: str | None = None) -> AsyncGenerator[bytes, None]:
         return self.synthesize_traced(text, voice=voice, trace=lambda backend, reason: None)
 
-    async def synthesize_traced(
+    def synthesize_traced(
         self, text: str, *, voice: str | None, trace: Trace
     ) -> AsyncGenerator[bytes, None]:
         """Speak ``text``; ``trace(backend, reason)`` is called before the first audio."""
+        return self._speak(text, voice, trace, lambda tts, own: tts.synthesize(text, voice=own))
+
+    def synthesize_pcm(
+        self, text: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """PCM at ``sample_rate``: a member that makes PCM (Piper, tone) hands its own over; the
+        MP3 of any other is decoded as it streams."""
+
+        def stream(tts: TTSBackend, own: str | None) -> AsyncGenerator[bytes, None]:
+            return member_pcm(tts, text, sample_rate=sample_rate, voice=own)
+
+        return self._speak(text, voice, lambda backend, reason: None, stream)
+
+    async def _speak(
+        self,
+        text: str,
+        voice: str | None,
+        trace: Trace,
+        stream_of: Callable[[TTSBackend, str | None], AsyncGenerator[bytes, None]],
+    ) -> AsyncGenerator[bytes, None]:
         if voice is not None and voice not in self.voices():
             raise TTSFailed(f"unknown voice {voice!r}", backend=self.name)
         if not has_speech(text):
@@ -109,7 +130,7 @@ class FallbackTTS:
             own_voice = voice if voice in member.tts.voices() else None
             produced = False
             try:
-                stream = member.tts.synthesize(text, voice=own_voice)
+                stream = stream_of(member.tts, own_voice)
                 async with contextlib.aclosing(stream) as pieces:
                     async for piece in pieces:
                         if not produced:
@@ -182,3 +203,24 @@ class FallbackTTS:
     async def aclose(self) -> None:
         for member in self._members:
             await member.tts.aclose()
+
+
+async def member_pcm(
+    tts: TTSBackend, text: str, *, sample_rate: int, voice: str | None
+) -> AsyncGenerator[bytes, None]:
+    """``tts`` speaking ``text`` as PCM at ``sample_rate``, its own PCM if it makes any."""
+    inner = tts.inner if isinstance(tts, ResampledTTS) else tts  # no MP3 round trip to resample
+    if isinstance(inner, PcmSpeaker):
+        async with contextlib.aclosing(
+            inner.synthesize_pcm(text, sample_rate=sample_rate, voice=voice)
+        ) as pieces:
+            async for piece in pieces:
+                yield piece
+        return
+    decoder = Mp3StreamDecoder(sample_rate=sample_rate, backend=inner.name)
+    async with contextlib.aclosing(inner.synthesize(text, voice=voice)) as pieces:
+        async for mp3 in pieces:
+            if pcm := await decoder.add(mp3):
+                yield pcm
+    if pcm := await decoder.flush():
+        yield pcm

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voicechat.errors import ConfigError, NoAudio, TTSFailed
-from voicechat.pipeline.audio import encode_mp3, split_frames
+from voicechat.pipeline.audio import encode_mp3, split_frames, split_pcm
 from voicechat.pipeline.speakable import has_speech
 from voicechat.tts.resample import resample_pcm16
 
@@ -66,7 +66,8 @@ class PiperTTS:
                 self._loaded[name] = self._load(self._paths[name])
             return self._loaded[name]
 
-    def _render(self, text: str, voice_name: str) -> bytes:
+    def _render(self, text: str, voice_name: str, rate: int) -> bytes:
+        """16-bit mono PCM at ``rate``."""
         voice = self._voice(voice_name)
         with self._phonemize_lock:
             sentences = voice.phonemize(text)
@@ -81,26 +82,43 @@ class PiperTTS:
             pcm += (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         if not pcm:
             raise NoAudio(f"piper made no audio for {text[:40]!r}", backend=self.name)
+        return resample_pcm16(bytes(pcm), from_rate=voice.config.sample_rate, to_rate=rate)
+
+    def _render_mp3(self, text: str, voice_name: str) -> bytes:
         rate = self.sample_rate  # every voice is encoded at the backend's one rate
-        pcm16 = resample_pcm16(bytes(pcm), from_rate=voice.config.sample_rate, to_rate=rate)
-        return encode_mp3(pcm16, sample_rate=rate)
+        return encode_mp3(self._render(text, voice_name, rate), sample_rate=rate)
 
     async def synthesize(
         self, text: str, *, voice: str | None = None
     ) -> AsyncGenerator[bytes, None]:
+        name = self._voice_name(voice)
+        if has_speech(text):
+            mp3 = await self._in_thread(self._render_mp3, text, name)
+            for piece in split_frames(mp3, max_ms=PIECE_MS):
+                yield piece
+
+    async def synthesize_pcm(
+        self, text: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        name = self._voice_name(voice)
+        if has_speech(text):
+            pcm = await self._in_thread(self._render, text, name, sample_rate)
+            for piece in split_pcm(pcm, sample_rate=sample_rate, max_ms=PIECE_MS):
+                yield piece
+
+    def _voice_name(self, voice: str | None) -> str:
         name = voice or self.voices()[0]
         if name not in self._paths:
             raise TTSFailed(f"unknown piper voice {name!r}", backend=self.name)
-        if not has_speech(text):
-            return
+        return name
+
+    async def _in_thread(self, render: Callable[..., bytes], *args: Any) -> bytes:
         try:
-            mp3 = await asyncio.to_thread(self._render, text, name)
+            return await asyncio.to_thread(render, *args)
         except TTSFailed:
             raise
         except Exception as exc:  # onnxruntime and espeak raise plain errors
             raise TTSFailed(f"piper failed: {exc}", backend=self.name) from exc
-        for piece in split_frames(mp3, max_ms=PIECE_MS):
-            yield piece
 
     async def aclose(self) -> None:
         self._loaded.clear()

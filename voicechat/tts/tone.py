@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from voicechat.errors import TTSFailed
-from voicechat.pipeline.audio import encode_mp3, split_frames
+from voicechat.pipeline.audio import encode_mp3, split_frames, split_pcm
 from voicechat.pipeline.speakable import has_speech
 
 if TYPE_CHECKING:
@@ -53,25 +53,44 @@ class ToneTTS:
 
     def render(self, text: str, voice: str | None = None) -> bytes:
         """The whole MP3 for ``text`` (what ``synthesize`` yields, joined)."""
+        pcm = self.render_pcm(text, voice, sample_rate=self.sample_rate)
+        return encode_mp3(pcm, sample_rate=self.sample_rate)
+
+    def render_pcm(self, text: str, voice: str | None = None, *, sample_rate: int) -> bytes:
         base = VOICES[voice or "tone-low"]
         freq = base + zlib.crc32(text.encode()) % 200
-        count = self.sample_rate * self._ms_per_char * max(1, len(text)) // 1000
-        step = 2 * math.pi * freq / self.sample_rate
-        pcm = array("h", (int(8000 * math.sin(step * i)) for i in range(count)))
-        return encode_mp3(pcm.tobytes(), sample_rate=self.sample_rate)
+        count = sample_rate * self._ms_per_char * max(1, len(text)) // 1000
+        step = 2 * math.pi * freq / sample_rate
+        return array("h", (int(8000 * math.sin(step * i)) for i in range(count))).tobytes()
 
     async def synthesize(
         self, text: str, *, voice: str | None = None
     ) -> AsyncGenerator[bytes, None]:
+        if await self._begin(text, voice):
+            pieces = split_frames(self.render(text, voice), max_ms=self._piece_ms)
+            async for piece in self._paced(pieces):
+                yield piece
+
+    async def synthesize_pcm(
+        self, text: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        if await self._begin(text, voice):
+            pcm = self.render_pcm(text, voice, sample_rate=sample_rate)
+            pieces = split_pcm(pcm, sample_rate=sample_rate, max_ms=self._piece_ms)
+            async for piece in self._paced(pieces):
+                yield piece
+
+    async def _begin(self, text: str, voice: str | None) -> bool:
         if voice is not None and voice not in VOICES:
             raise TTSFailed(f"unknown voice {voice!r}", backend=self.name)
         if not has_speech(text):
-            return
+            return False
         if self._latency:
             await asyncio.sleep(self._latency)
-        for index, piece in enumerate(
-            split_frames(self.render(text, voice), max_ms=self._piece_ms)
-        ):
+        return True
+
+    async def _paced(self, pieces: list[bytes]) -> AsyncGenerator[bytes, None]:
+        for index, piece in enumerate(pieces):
             if index and self._piece_delay:
                 await asyncio.sleep(self._piece_delay)
             yield piece
