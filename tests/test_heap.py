@@ -55,7 +55,11 @@ def test_serve_freezes_after_the_apps_own_startup_and_collects_on_the_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     served: list[web.Application] = []
-    monkeypatch.setattr(cli.web, "run_app", lambda app, **_: served.append(app))
+
+    async def serve(app: web.Application, settings: object, announce: object) -> None:
+        served.append(app)
+
+    monkeypatch.setattr(cli, "serve", serve)
     assert cli.main(["serve", "--tts", "tone", "--llm", "replay"]) == 0
     (app,) = served
     assert list(app.on_startup)[-1] is freeze_after_startup

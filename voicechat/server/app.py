@@ -20,7 +20,16 @@ from voicechat.llm.base import LLMBackend, create_llm
 from voicechat.server.access import AccessLog
 from voicechat.server.gates import SEATS, Gate, Seats, gates_middleware, protect, security_headers
 from voicechat.server.http_speak import speak_handler
-from voicechat.server.keys import LLM, PARKING, SESSIONS, SETTINGS, SPEAKING, TTS, TTS_PROBE
+from voicechat.server.keys import (
+    LLM,
+    PARKING,
+    REALTIME,
+    SESSIONS,
+    SETTINGS,
+    SPEAKING,
+    TTS,
+    TTS_PROBE,
+)
 from voicechat.server.metrics import METRICS, Metrics, metrics_handler
 from voicechat.server.openai_api import models_handler, voice_overrides
 from voicechat.server.openai_api import voices_handler as openai_voices_handler
@@ -52,6 +61,7 @@ def create_app(
     app[SETTINGS] = settings
     app[SESSIONS] = set()
     app[SPEAKING] = set()
+    app[REALTIME] = set()
     app[SEATS] = Seats(total=settings.max_sessions, per_address=settings.max_sessions_per_ip)
     app[PARKING] = SessionParking(
         settings.resume_window,
@@ -112,9 +122,13 @@ async def _close_sessions(app: web.Application) -> None:
     for turn in app[SPEAKING]:  # HTTP turns end now, and their bodies end properly
         turn.cancel()
     sessions: list[Session] = [*app[SESSIONS]]
-    closing = (
-        s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions
-    )
+    closing = [
+        *(s.close(code=WSCloseCode.GOING_AWAY, reason="server shutting down") for s in sessions),
+        *(
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+            for ws in [*app[REALTIME]]
+        ),
+    ]
     # A client that never answers our close frame must not hold the exit up.
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(app[SETTINGS].shutdown_timeout):

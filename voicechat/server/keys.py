@@ -22,4 +22,5 @@ TTS = web.AppKey("tts", TTSBackend)
 SESSIONS = web.AppKey("sessions", set[Session])
 PARKING = web.AppKey("parking", SessionParking[Session])
 SPEAKING = web.AppKey("speaking", set[asyncio.Task[None]])  # HTTP turns in flight
+REALTIME = web.AppKey("realtime", set[web.WebSocketResponse])  # open /v1/realtime sockets
 TTS_PROBE = web.AppKey("tts_probe", asyncio.Task[None])

@@ -35,7 +35,8 @@ from voicechat.pipeline.cancellation import release_cancellation
 from voicechat.pipeline.encoders import PCM_RATE, SentenceDecoder
 from voicechat.pipeline.turn import Turn, TurnOptions
 from voicechat.server.client_frames import ClientWebSocket
-from voicechat.server.keys import LLM, SETTINGS, TTS
+from voicechat.server.keys import LLM, REALTIME, SETTINGS, TTS
+from voicechat.server.metrics import METRICS
 from voicechat.server.openai_api import OpenAIError, check_access, resolve_voice, take_seat
 from voicechat.server.session import SessionConfig, session_config
 
@@ -84,6 +85,7 @@ class RealtimeSession:
         self._config: SessionConfig = session_config(self._settings)
         self._llm = app[LLM]
         self._tts = app[TTS]
+        self._metrics = app[METRICS].session(llm=self._llm.name, tts=self._tts.name)
         self._beta = beta
         self._write_lock = asyncio.Lock()
         self._items: list[Item] = []
@@ -295,6 +297,7 @@ class RealtimeSession:
         async def send(message: dict[str, Any], hold: bool) -> bool:
             if response.cancelled:
                 return False
+            self._metrics.sent(message)  # in /ws's terms: first audio, errors, the outcome
             action = message["action"]
             if action == "text":
                 await self.send(
@@ -335,6 +338,7 @@ class RealtimeSession:
             ),
         )
         response.turn = turn
+        self._metrics.turn_started(turn.id)
         await turn.run()
         if response.cancelled:
             return
@@ -360,7 +364,9 @@ class RealtimeSession:
             raise OpenAIError(
                 "there is no active response to cancel", code="response_cancel_not_active"
             )
+        self._metrics.stop_requested()
         await self._stop(response)
+        self._metrics.sent({"action": "stopped", "turn": response.id})
         await self.send(
             "response.output_item.done",
             response_id=response.id,
@@ -414,6 +420,7 @@ class RealtimeSession:
     async def close(self) -> None:
         if self._response is not None:
             await self._stop(self._response)
+        self._metrics.closed()
 
 
 async def realtime_handler(request: web.Request) -> web.StreamResponse:
@@ -437,6 +444,7 @@ async def _serve_realtime(request: web.Request) -> web.WebSocketResponse:
         compress=False,
     )
     await ws.prepare(request)
+    request.app[REALTIME].add(ws)  # shutdown closes it with 1001
     beta = request.headers.get("OpenAI-Beta", "").startswith("realtime=v1") or (
         "openai-beta.realtime-v1" in request.headers.get("Sec-WebSocket-Protocol", "")
     )
@@ -451,5 +459,6 @@ async def _serve_realtime(request: web.Request) -> web.WebSocketResponse:
                     "send JSON text events", code="invalid_json", event_id=None
                 )
     finally:
+        request.app[REALTIME].discard(ws)
         await asyncio.shield(session.close())
     return ws
