@@ -118,8 +118,12 @@ class SentenceChunker:
         self._space_before = False
 
     def _normalize(self, delta: str) -> str:
-        # Collapsing spaces across deltas keeps every lookahead a few characters long.
-        text = re.sub(" {2,}", " ", sanitize(delta))
+        # Collapsing spaces across deltas keeps every lookahead a few characters long. A plain
+        # delta (printable, no double space) is left as it is by both passes: skip them.
+        if delta.isprintable() and "  " not in delta:
+            text = delta
+        else:
+            text = re.sub(" {2,}", " ", sanitize(delta))
         if self._space_before and text.startswith(" "):
             text = text[1:]
         if text:
