@@ -139,6 +139,7 @@ class SentenceChunker:
         self._scan = 0  # _buf[:_scan] holds no boundary
         self._undecided: int | None = None  # the mark the scan waits at, if any
         self._pending: str | None = None  # the open provisional chunk
+        self._spoken = ("", "")  # the last raw chunk given to speakable(), and its result
         self._first = True  # no chunk returned yet in this stream
         self._prev = "\n"  # the raw character before _buf
         self._fence_checked = False
@@ -191,12 +192,18 @@ class SentenceChunker:
             return None
         if not probable_end(buf, at, prev=self._prev):
             return None
-        return speakable(self._without_leftovers(buf)) or None
+        return self._speakable(buf) or None
 
-    def _without_leftovers(self, raw: str) -> str:
+    def _speakable(self, raw: str) -> str:
+        """speakable() of the chunk `raw`, remembered: a provisional chunk is confirmed with the
+        same raw text, and speakable() is most of the cost of a push()."""
+        if self._spoken[0] == raw:
+            return self._spoken[1]
         # After a CJK mark, what followed it (a closing quote) opens this chunk: it belongs to
         # the previous sentence and is not spoken.
-        return raw.lstrip(_LEFTOVERS) if self._prev in CJK_MARKS else raw
+        text = speakable(raw.lstrip(_LEFTOVERS) if self._prev in CJK_MARKS else raw)
+        self._spoken = (raw, text)
+        return text
 
     def _drain(self, *, final: bool) -> list[str]:
         chunks: list[str] = []
@@ -220,7 +227,7 @@ class SentenceChunker:
 
     def _emit(self, end: int) -> list[str]:
         raw, self._buf, self._scan = self._buf[:end], self._buf[end:], 0
-        text = speakable(self._without_leftovers(raw))
+        text = self._speakable(raw)
         self._prev, self._fence_checked = raw[-1], False
         if not text:
             return []
