@@ -28,7 +28,8 @@ from voicechat.pipeline.chunker import Confirmed, Provisional, Retracted, Senten
 
 BEFORE = "6200067"  # main before provisional ends
 _TOKEN = re.compile(r"\s*[^\W\d_]{1,6}|\s*\d{1,3}|\s*[^\w\s]{1,2}|\s*_+|\s+", re.S)
-ROUNDS = 15
+ROUNDS = 9
+REPEATS = 4  # passes over the texts in one timed round
 
 Flushing = Callable[[Sequence[str]], list[str]]
 
@@ -135,6 +136,7 @@ def us_per_delta(
 ) -> dict[str, float]:
     """Per chunker: the best of ROUNDS rounds of push() (or feed()) over every stream, per
     delta; the chunkers take turns in each round, so that other load hits them alike."""
+    streams = streams * REPEATS
     deltas = sum(len(stream) for stream in streams)
     best = dict.fromkeys(classes, float("inf"))
     for _ in range(ROUNDS):
