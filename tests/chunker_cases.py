@@ -252,6 +252,7 @@ TECHNICAL: list[Case] = [
         "**Tip:** use `git stash`. It saves work.",
         ["Tip: use git stash.", "It saves work."],
     ),
+    ("tech_acronym_end", "Always use HTTPS. It is safer.", ["Always use HTTPS.", "It is safer."]),
     ("tech_std_abbrev", "Use std. library calls only.", ["Use std. library calls only."]),
     (
         "tech_question_mark_url",

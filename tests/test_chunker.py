@@ -174,6 +174,12 @@ def test_cut_short_confirms_the_provisional_chunk_and_drops_the_rest() -> None:
     assert chunker.finish() == []
 
 
+@pytest.mark.parametrize("text", ["Use HTTPS.", "It is fast!", "Wait...", "Node.js is fast."])
+def test_a_plain_word_or_acronym_before_the_mark_is_provisional(text: str) -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert chunker.push(text) == [Provisional(text)]
+
+
 def test_feed_returns_only_confirmed_chunks() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
     assert feeds(chunker, ["Hello world.", " How", " are you?"]) == [[], ["Hello world."], []]

@@ -133,8 +133,8 @@ def _classify_word(token: str, *, number_place: bool) -> Literal["end", "skip", 
     plain = core.replace("'", "").replace("’", "").replace("-", "")
     if word in ABBREVIATIONS or len(core) == 1 or not plain.isalpha():
         return "wait"
-    if plain.isascii() and _VOWELS.isdisjoint(plain.lower()):
-        return "wait"  # no vowel: an abbreviation that no list knows ("std.", "pkg.")
+    if plain.isascii() and not plain.isupper() and _VOWELS.isdisjoint(plain.lower()):
+        return "wait"  # no vowel: an abbreviation no list knows ("std.", "pkg."), no "HTTPS."
     return "end"
 
 
