@@ -242,12 +242,12 @@ class Turn:
         index = 0
         provisional: SentenceAudio | None = None  # the chunker keeps at most one open
         while (event := await chunks.get()) is not _END:
-            if provisional is not None:
-                _settle(provisional, confirmed=isinstance(event, Confirmed))
-                index += isinstance(event, Confirmed)
-                provisional = None
-                if isinstance(event, Confirmed | Retracted):
-                    continue
+            if isinstance(event, Retracted) or (isinstance(event, Confirmed) and event.provisional):
+                if provisional is not None:  # it is: the chunker settles it with the next event
+                    _settle(provisional, confirmed=isinstance(event, Confirmed))
+                    index += isinstance(event, Confirmed)
+                    provisional = None
+                continue
             await slots.acquire()  # released by _send_sentences when a sentence is sent
             sentence = SentenceAudio(index, event.text)
             name = f"turn {self.id} tts {index}"
