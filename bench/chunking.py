@@ -27,7 +27,7 @@ from voicechat.pipeline import speakable as speakable_module
 from voicechat.pipeline.chunker import Confirmed, Provisional, Retracted, SentenceChunker
 
 BEFORE = "6200067"  # main before provisional ends
-_TOKEN = re.compile(r"\s*[^\W\d_]{1,6}|\s*\d{1,3}|\s*[^\w\s]{1,2}|\s*_+|\s+", re.S)
+_TOKEN = re.compile(r"\s*[^\W\d_]{1,6}|\s*\d{1,3}|\.[^\W\d_]{1,6}|\s*[^\w\s]{1,3}|\s*_+|\s+", re.S)
 ROUNDS = 9
 REPEATS = 4  # passes over the texts in one timed round
 
@@ -35,8 +35,9 @@ Flushing = Callable[[Sequence[str]], list[str]]
 
 
 def token_deltas(text: str) -> list[str]:
-    """GPT-like deltas: up to six letters or three digits with their leading space, or one or
-    two marks; a CJK character is a letter."""
+    """GPT-like deltas: up to six letters or three digits with their leading space, a dot with
+    the letters after it (".js", ".yaml", as GPT's tokenizers cut them), or up to three marks
+    ("...", "?!"); CJK characters count as letters."""
     tokens = _TOKEN.findall(text)
     assert "".join(tokens) == text, text
     return tokens

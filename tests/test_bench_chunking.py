@@ -12,6 +12,14 @@ def test_token_deltas_keep_every_character() -> None:
     text = "Edit `config.yaml` now!\n\n| a | b |\n你好。snake_case  ok"
     assert "".join(token_deltas(text)) == text
     assert token_deltas("Hello world.") == ["Hello", " world", "."]
+    assert token_deltas("Edit config.yaml... now?!") == [
+        "Edit",
+        " config",
+        ".yaml",
+        "...",
+        " now",
+        "?!",
+    ]
 
 
 def test_a_provisional_chunk_starts_with_its_mark_and_is_confirmed_one_delta_later() -> None:
