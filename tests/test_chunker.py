@@ -533,6 +533,8 @@ def test_pathological_streams_finish(text: str) -> None:
         pytest.param("hi 😀🎉!", "hi!", id="emoji"),
         pytest.param("a\x00b\u2028c\x0bd", "a b c d", id="control_chars"),
         pytest.param("  many   spaces  ", "many spaces", id="whitespace"),
+        pytest.param("word , and ! then", "word, and! then", id="space_before_mark"),
+        pytest.param("in .gitconfig or .env", "in .gitconfig or .env", id="leading_dot_names"),
         pytest.param("***", "", id="nothing_left"),
         pytest.param("", "", id="empty"),
     ],
