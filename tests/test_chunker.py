@@ -242,9 +242,18 @@ def test_title_never_ends_a_sentence() -> None:
     assert feeds(chunker, ["Dr.", " Smith", " came. "]) == [[], [], ["Dr. Smith came."]]
 
 
-def test_cjk_mark_ends_the_sentence_at_once() -> None:
+def test_cjk_full_stop_ends_the_sentence_at_once() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
     assert pushes(chunker, ["你好。", "今", "天"]) == [[Confirmed("你好。")], [], []]
+
+
+def test_cjk_question_mark_is_provisional_and_joins_its_run() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert pushes(chunker, ["真的吗？", "！", "太"]) == [
+        [Provisional("真的吗？")],
+        [Retracted("真的吗？"), Provisional("真的吗？！")],
+        [Confirmed("真的吗？！", provisional=True)],
+    ]
 
 
 def test_a_paragraph_break_confirms_at_once() -> None:

@@ -25,8 +25,9 @@ retracted). The rules, decided by :mod:`voicechat.pipeline.sentence_ends`:
   lower-case letter or a digit goes on with the sentence, anything else ends it. Titles and
   prefixes ("Dr.", "vs.", "e.g.", "z.B.", "p.ej.") never end one, nor does a number of one or two
   digits first on its line or after a colon: that is a list marker ("1. Open it").
-* CJK marks ``。！？`` end a sentence at once; whatever follows them opens the next chunk and a
-  closing quote there is not spoken.
+* ``。`` ends a sentence at once (nothing after it can undo that); whatever follows it opens the
+  next chunk and a closing quote there is not spoken. ``！？`` are provisional like ``!?``, and
+  with the marks and closers after them ("？！", "？」") end before the next character.
 * A newline always ends a chunk; a line that opens a ``` or ~~~ fence starts a code block that is
   dropped, up to and including its closing fence line.
 * The first chunk of a stream may end early at a clause boundary (``, ; : — `` or a spaced dash)
@@ -42,7 +43,7 @@ import re
 from dataclasses import dataclass
 
 from voicechat.pipeline.sentence_ends import (
-    CJK_MARKS,
+    FINAL_MARKS,
     LOOKAHEAD,
     MARKS,
     Step,
@@ -199,9 +200,9 @@ class SentenceChunker:
         same raw text, and speakable() is most of the cost of a push()."""
         if self._spoken[0] == raw:
             return self._spoken[1]
-        # After a CJK mark, what followed it (a closing quote) opens this chunk: it belongs to
-        # the previous sentence and is not spoken.
-        text = speakable(raw.lstrip(_LEFTOVERS) if self._prev in CJK_MARKS else raw)
+        # After a "。", what followed it (a closing quote) opens this chunk: it belongs to the
+        # previous sentence and is not spoken.
+        text = speakable(raw.lstrip(_LEFTOVERS) if self._prev in FINAL_MARKS else raw)
         self._spoken = (raw, text)
         return text
 

@@ -16,6 +16,7 @@ from voicechat.pipeline.abbreviations import ABBREVIATIONS, ORDINAL_LEADS, TITLE
 
 MARKS = ".!?…。！？．"
 CJK_MARKS = "。！？"
+FINAL_MARKS = "。"  # nothing after it goes on with its sentence, or joins it
 CLOSERS = "\"'”’»›)]}」』）】〉》*_`~"
 OPENERS = "\"'“‘„«‹([{<*_`~¿¡「『（【〈《"
 # Longest run of marks, closers or fence markers examined at once: it bounds the work that a
@@ -25,6 +26,7 @@ LOOKAHEAD = 16
 CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _CLAUSE_AT = re.compile(r"[,;:，；：、—–-]")
 _VOWELS = frozenset("aeiouy")
+_ASKS = frozenset("!?！？")
 _QUOTES = frozenset("\"'”’»›」』")
 
 
@@ -40,8 +42,8 @@ def decide_mark(buf: str, at: int, *, final: bool, prev: str) -> Step | None:
     """Decide a sentence mark at `at`: the whole run of marks and closers after it counts.
 
     `prev` is the character before `buf` ("\\n" at the start of the stream)."""
-    if buf[at] in CJK_MARKS:
-        return Step(True, at + 1)  # nothing after a CJK mark goes on with its sentence
+    if buf[at] in FINAL_MARKS:
+        return Step(True, at + 1)
     marks_end = run_end(buf, at, MARKS)
     end = _closers_end(buf, at, marks_end, final=final)
     if end is None or (end >= len(buf) and not final):
@@ -52,7 +54,7 @@ def decide_mark(buf: str, at: int, *, final: bool, prev: str) -> Step | None:
         return Step(True, end)
     if follower and not follower.isspace() and not CJK.match(follower):
         return Step(False, marks_end)  # glued: "3.14", "Node.js", "a.b@c.io", "x.com/a?b=c"
-    if "!" in run or "?" in run:
+    if _ASKS.intersection(run):
         verdict = "end"
     else:
         token, number_place = _word_before(buf, at, prev=prev)
@@ -86,7 +88,7 @@ def probable_end(buf: str, at: int, *, prev: str) -> bool:
     """Whether the undecided mark at `at`, with only marks, closers and spaces after it up to
     the end of `buf`, most likely ends the sentence: ``!`` or ``?`` after anything but a URL or
     an address, a period or an ellipsis after a plain word (no number, title or abbreviation)."""
-    if buf[at] not in ".!?…":
+    if buf[at] not in ".!?…！？":
         return False
     marks_end = run_end(buf, at, MARKS)
     if buf[run_end(buf, marks_end, CLOSERS) :].strip(" "):
@@ -97,7 +99,7 @@ def probable_end(buf: str, at: int, *, prev: str) -> bool:
     if not bare or "/" in bare or "@" in bare or bare.startswith("www."):
         return False
     run = buf[at:marks_end]
-    if "!" in run or "?" in run:
+    if _ASKS.intersection(run):
         return True
     return _classify_word(token, number_place=number_place) == "end" and "." not in bare
 
