@@ -3,7 +3,7 @@
 python -m bench                     # the full run (make bench): several minutes
 python -m bench --quick             # the smoke run of make test: well under a minute
 python -m bench --only websocket    # one part (repeatable): idle, websocket, pacing,
-                                    # inprocess, pipecat, real
+                                    # inprocess, pipecat, real, chunker
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench.report import render
 from bench.stats import loadavg, machine, raise_fd_limit
 from bench.workload import Workload
 
-PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real")
+PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real", "chunker")
 LEADS = (0.0, 2.0)  # pacing off (the other tables), and the server's default
 LISTEN = 1.0  # pacing runs: an interrupted turn is stopped 1 s after its resume
 PIPECAT_PYTHON = ROOT / "bench" / ".venv-pipecat" / "bin" / "python"
@@ -164,6 +164,11 @@ async def run(parts: set[str], plan: Plan, workload: Workload, spy: Path | None)
             results["pipecat"] = side_by_side(PIPECAT_PYTHON, "bench.pipecat_bench", workload, plan)
         else:
             log(f"pipecat: skipped, no {PIPECAT_PYTHON} (make bench-pipecat-venv)")
+    if "chunker" in parts:
+        from bench.chunking import chunking_figures
+
+        log("chunker: the table's texts as token-sized deltas")
+        results["chunker"] = chunking_figures()
     if "real" in parts:
         from bench.real import real_backends
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bench.workload import Workload, sleep_until, stream_tokens
 from voicechat.llm.base import ChatMessage
 from voicechat.pipeline.audio import duration_s, split_frames
-from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.pipeline.chunker import Confirmed, Provisional, SentenceChunker
 from voicechat.tts.tone import ToneTTS
 
 
@@ -83,11 +83,35 @@ class BenchTTS:
 @dataclass(frozen=True, slots=True)
 class Ideal:
     chunks: tuple[str, ...]
-    text_complete: tuple[float, ...]  # per chunk: seconds after start when its text was complete
-    first_audio: float  # text of chunk 0 complete + TTS latency
+    text_complete: tuple[float, ...]  # per chunk: seconds after start when it was confirmed
+    synthesis_start: tuple[float, ...]  # per chunk: when it was emitted, provisional or not
+    first_audio: float  # chunk 0's synthesis start + TTS latency, not before its confirmation
     last_audio: float  # the pipelined bound with `lookahead` syntheses ahead
     frames: int
     frame_ends: tuple[float, ...]  # seconds of the answer's audio up to the end of frame `seq`
+
+
+def chunk_times(
+    workload: Workload, *, first_clause_chars: int, max_chunk_chars: int
+) -> tuple[list[str], list[float], list[float]]:
+    """The answer's chunks, when each one's synthesis can start (its provisional or confirmed
+    emission) and when it is confirmed (the stream ends with its last token)."""
+    chunker = SentenceChunker(first_clause_min_chars=first_clause_chars, max_chars=max_chunk_chars)
+    chunks: list[str] = []
+    starts: list[float] = []
+    confirmed: list[float] = []
+    provisional_at = 0.0
+    deltas = [*workload.tokens, None]
+    for index, token in enumerate(deltas):
+        at = workload.token_time(min(index, len(workload.tokens) - 1))
+        for event in chunker.push(token) if token is not None else chunker.finish():
+            if isinstance(event, Provisional):
+                provisional_at = at
+            elif isinstance(event, Confirmed):
+                chunks.append(event.text)
+                starts.append(provisional_at if event.provisional else at)
+                confirmed.append(at)
+    return chunks, starts, confirmed
 
 
 def ideal_timeline(
@@ -99,31 +123,25 @@ def ideal_timeline(
     lookahead: int,
 ) -> Ideal:
     """What a server that adds no time at all would achieve with these backends."""
-    chunker = SentenceChunker(first_clause_min_chars=first_clause_chars, max_chars=max_chunk_chars)
-    chunks: list[str] = []
-    complete: list[float] = []
-    for index, token in enumerate(workload.tokens):
-        for chunk in chunker.feed(token):
-            chunks.append(chunk)
-            complete.append(workload.token_time(index))
-    for chunk in chunker.flush():
-        chunks.append(chunk)
-        complete.append(workload.token_time(len(workload.tokens) - 1))
+    chunks, starts, complete = chunk_times(
+        workload, first_clause_chars=first_clause_chars, max_chunk_chars=max_chunk_chars
+    )
     sent_end: list[float] = []
     frames = 0
     frame_ends: list[float] = []
-    for j, (chunk, ready) in enumerate(zip(chunks, complete, strict=True)):
+    for j, (chunk, ready) in enumerate(zip(chunks, starts, strict=True)):
         start = ready if j <= lookahead else max(ready, sent_end[j - lookahead - 1])
         speech = tts.speech(chunk)
         frames += len(speech.pieces)
         for piece in speech.pieces:
             frame_ends.append((frame_ends[-1] if frame_ends else 0.0) + duration_s(piece))
-        finish = start + speech.ready_at[-1]
+        finish = max(start + speech.ready_at[-1], complete[j])
         sent_end.append(max(sent_end[-1] if sent_end else 0.0, finish))
     return Ideal(
         chunks=tuple(chunks),
         text_complete=tuple(complete),
-        first_audio=complete[0] + workload.tts_latency,
+        synthesis_start=tuple(starts),
+        first_audio=max(starts[0] + workload.tts_latency, complete[0]),
         last_audio=sent_end[-1],
         frames=frames,
         frame_ends=tuple(frame_ends),

@@ -19,7 +19,7 @@ from aiohttp import web
 from voicechat.config import Settings
 from voicechat.llm.replay import Recording
 from voicechat.pipeline.audio import duration_s
-from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.pipeline.chunker import Confirmed, Provisional, SentenceChunker
 from voicechat.server.app import create_app
 from voicechat.tts.piper import PiperTTS, create
 
@@ -53,17 +53,20 @@ async def piper_alone(tts: PiperTTS, text: str, repeats: int) -> dict[str, Any]:
 
 
 def first_chunk_at(recording: Recording, *, first_clause_chars: int) -> tuple[str, float]:
-    """The first chunk of a recording and when (seconds into the stream) the LLM completed it."""
+    """The first chunk of a recording and when (seconds into the stream) the LLM completed it:
+    when it was emitted, provisional or confirmed, as that is when its synthesis starts."""
     chunker = SentenceChunker(first_clause_min_chars=first_clause_chars)
-    at = 0.0
+    at = provisional_at = 0.0
     for event in recording.events:
         at += event.delay_ms / 1000
         if isinstance(event.data, dict):
             choices = event.data.get("choices") or [{}]
             delta = (choices[0].get("delta") or {}).get("content") or ""
-            chunks = chunker.feed(delta)
-            if chunks:
-                return chunks[0], at
+            for chunk in chunker.push(delta):
+                if isinstance(chunk, Provisional):
+                    provisional_at = at
+                elif isinstance(chunk, Confirmed):
+                    return chunk.text, provisional_at if chunk.provisional else at
     chunks = chunker.flush()
     return chunks[0], at
 

@@ -237,11 +237,37 @@ def real_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def chunker_table(results: dict[str, Any]) -> str:
+    figures = results.get("chunker")
+    if not figures:
+        return ""
+    before = figures.get("before") or {}
+    lines = [
+        f"| chunker, {figures['texts']} table texts, {figures['deltas']} deltas of "
+        f"{figures['mean_delta_chars']} characters | provisional ends | before "
+        f"({before.get('commit', 'n/a')}) |",
+        "|---|---|---|",
+        f"| chunks | {figures['chunks']} | {before.get('chunks', '')} |",
+        f"| mean extra deltas to synthesis start | {figures['extra_deltas_to_synthesis_start']} "
+        f"| {before.get('extra_deltas_to_chunk', '')} |",
+        f"| mean extra deltas to confirmation | {figures['extra_deltas_to_confirmation']} "
+        f"| {before.get('extra_deltas_to_chunk', '')} |",
+        f"| synthesis starts with the delta of the mark | "
+        f"{figures['synthesis_starts_with_the_mark']:.1%} | "
+        f"{before.get('chunk_with_the_mark', 0):.1%} |",
+        f"| retractions per chunk | {figures['retractions_per_chunk']} | |",
+        f"| µs per delta (without the plain-delta fast path) | {figures['us_per_delta']} "
+        f"({figures['us_per_delta_without_fast_path']}) | {before.get('us_per_delta', '')} |",
+    ]
+    return "\n".join(lines)
+
+
 def render(results: dict[str, Any]) -> str:
     parts = [
         websocket_table(results),
         pacing_table(results),
         side_by_side_table(results),
         real_table(results),
+        chunker_table(results),
     ]
     return "\n\n".join(p for p in parts if p)

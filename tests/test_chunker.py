@@ -1,4 +1,6 @@
-"""SentenceChunker and speakable(): the spec as a table, then timing, cuts and determinism."""
+"""SentenceChunker and speakable(): the spec as a table (tests/chunker_cases.py), then the
+timing of provisional and confirmed chunks, cuts and determinism. run_stream() checks on every
+stream that each provisional chunk is confirmed with the same text or retracted."""
 
 from __future__ import annotations
 
@@ -10,14 +12,52 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicechat.pipeline.chunker import SentenceChunker
+from tests.chunker_cases import TABLE
+from voicechat.pipeline.chunker import (
+    ChunkEvent,
+    Confirmed,
+    Provisional,
+    Retracted,
+    SentenceChunker,
+)
 from voicechat.pipeline.speakable import has_speech, speakable
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def run_stream(deltas: Iterable[str], **options: int) -> list[str]:
-    """Feed every delta, then flush; return all chunks in order."""
+    """Push every delta, then finish; check the events keep their promises and return the
+    confirmed chunks in order."""
+    chunker = SentenceChunker(**options)
+    events = [event for delta in deltas for event in chunker.push(delta)]
+    return confirmed_chunks([*events, *chunker.finish()])
+
+
+def confirmed_chunks(events: Sequence[ChunkEvent]) -> list[str]:
+    """The confirmed chunks of a whole stream's events, after checking that every provisional
+    chunk is settled by the next event, confirmed with the same text or retracted."""
+    confirmed: list[str] = []
+    pending: str | None = None
+    for event in events:
+        if pending is not None:
+            assert event in (Confirmed(pending, provisional=True), Retracted(pending)), event
+            pending = None
+            if isinstance(event, Confirmed):
+                confirmed.append(event.text)
+            continue
+        assert isinstance(event, Provisional | Confirmed) and not (
+            isinstance(event, Confirmed) and event.provisional
+        ), event
+        if isinstance(event, Provisional):
+            pending = event.text
+        else:
+            confirmed.append(event.text)
+    assert pending is None, "finish() left a provisional chunk open"
+    return confirmed
+
+
+def fed_stream(deltas: Iterable[str], **options: int) -> list[str]:
+    """The same stream through feed() and flush()."""
     chunker = SentenceChunker(**options)
     chunks = [chunk for delta in deltas for chunk in chunker.feed(delta)]
     return chunks + chunker.flush()
@@ -33,138 +73,6 @@ def split_at(text: str, cuts: Iterable[int]) -> list[str]:
 def random_pieces(text: str, rng: random.Random) -> list[str]:
     return split_at(text, (rng.randrange(len(text) + 1) for _ in range(rng.randint(0, 8))))
 
-
-# (id, text, expected chunks) with the early first-clause cut disabled, so that each row shows
-# sentence splitting and cleanup alone; the early cut has tests of its own below.
-TABLE: list[tuple[str, str, list[str]]] = [
-    # sentence marks
-    ("two_sentences", "Hello world. How are you?", ["Hello world.", "How are you?"]),
-    ("exclamation", "Great! Let's go.", ["Great!", "Let's go."]),
-    ("question", "Ready? Yes.", ["Ready?", "Yes."]),
-    # A word of letters ends its sentence at its first mark (emitted at once); what follows
-    # the mark (more marks, a closing quote or bracket) is not spoken.
-    ("double_bang", "Hey!! Wow", ["Hey!", "Wow"]),
-    ("interrobang", "Really?! No way.", ["Really?", "No way."]),
-    ("closing_quote", 'He said "Hi." Then he left.', ['He said "Hi.', "Then he left."]),
-    ("curly_quote", "She said “Go.” And she went.", ["She said “Go.", "And she went."]),
-    ("closing_paren", "It works (mostly.) Try it.", ["It works (mostly.", "Try it."]),
-    ("single_quotes", "'Yes.' Fine.", ["Yes.", "Fine."]),
-    ("digit_before_bangs_waits", "Count to 10!! Now.", ["Count to 10!!", "Now."]),
-    ("quote_after_number_kept", 'It said "v2." Then.', ['It said "v2."', "Then."]),
-    ("bold_closer_kept", "**Note.** Read this.", ["Note.", "Read this."]),
-    ("no_final_mark", "Hello world", ["Hello world"]),
-    ("trailing_spaces", "Hello world.   ", ["Hello world."]),
-    ("lowercase_after_word", "It is done. and more", ["It is done.", "and more"]),
-    ("glued_after_a_word_splits", "First.Second sentence", ["First.", "Second sentence"]),
-    ("glued_after_a_digit_stays", "Take 2.5mg daily.", ["Take 2.5mg daily."]),
-    ("apostrophes", "It's John's. Don't.", ["It's John's.", "Don't."]),
-    ("hyphenated_word", "A well-known fact. Yes.", ["A well-known fact.", "Yes."]),
-    ("em_dash_no_cut", "Wait — what? Yes.", ["Wait — what?", "Yes."]),
-    # line breaks
-    ("newline_ends_chunk", "First line\nSecond line", ["First line", "Second line"]),
-    ("paragraphs", "One.\n\nTwo.", ["One.", "Two."]),
-    ("newline_mid_sentence", "This line\ngoes on here.", ["This line", "goes on here."]),
-    ("crlf", "One\r\nTwo", ["One", "Two"]),
-    # abbreviations
-    (
-        "titles_trap",
-        "Dr. Smith met Mr. Jones at 9 a.m. in the U.S., e.g. today.",
-        ["Dr. Smith met Mr. Jones at 9 a.m. in the U.S., e.g. today."],
-    ),
-    ("mrs_ms_prof", "Mrs. Lee and Ms. Ito met Prof. Kim.", ["Mrs. Lee and Ms. Ito met Prof. Kim."]),
-    ("saint", "We visited St. Louis. It was hot.", ["We visited St. Louis.", "It was hot."]),
-    ("versus", "Cats vs. dogs is old. Next.", ["Cats vs. dogs is old.", "Next."]),
-    ("etc_mid_sentence", "Apples, pears, etc. are fruit.", ["Apples, pears, etc. are fruit."]),
-    ("etc_at_end", "Apples, pears, etc. Then we ate.", ["Apples, pears, etc.", "Then we ate."]),
-    ("ie", "One thing, i.e. this one. Done.", ["One thing, i.e. this one.", "Done."]),
-    ("pm_mid_sentence", "Meet at 5 p.m. tomorrow.", ["Meet at 5 p.m. tomorrow."]),
-    ("pm_at_end", "Meet at 5 p.m. Then eat.", ["Meet at 5 p.m.", "Then eat."]),
-    ("us_at_end", "He lives in the U.S. He likes it.", ["He lives in the U.S.", "He likes it."]),
-    ("uk_mid_sentence", "The U.K. team won.", ["The U.K. team won."]),
-    ("inc", "Acme Inc. makes tools.", ["Acme Inc. makes tools."]),
-    ("jr", "Martin Luther King Jr. was a leader.", ["Martin Luther King Jr. was a leader."]),
-    ("no_before_digit", "See No. 5 for details.", ["See No. 5 for details."]),
-    ("no_as_word", "No. That is wrong.", ["No.", "That is wrong."]),
-    ("month", "It opens Jan. 5 this year.", ["It opens Jan. 5 this year."]),
-    ("initials", "J. R. R. Tolkien wrote it. Read it.", ["J. R. R. Tolkien wrote it.", "Read it."]),
-    ("pronoun_i", "So do I. Then we left.", ["So do I.", "Then we left."]),
-    # numbers
-    ("decimal", "Pi is 3.14 roughly.", ["Pi is 3.14 roughly."]),
-    (
-        "numbers_trap",
-        "It costs $3.50. Version 0.12.1 ships at 10:30. Es hat 22,1 Grad.",
-        ["It costs $3.50.", "Version 0.12.1 ships at 10:30.", "Es hat 22,1 Grad."],
-    ),
-    ("price_at_end", "It costs $29. Next week more.", ["It costs $29.", "Next week more."]),
-    ("version", "Install v1.2.3 now.", ["Install v1.2.3 now."]),
-    ("year_at_end", "It was 2024. Then came spring.", ["It was 2024.", "Then came spring."]),
-    ("thousands", "We sold 1,000 units.", ["We sold 1,000 units."]),
-    ("clock", "At 10:30 we meet.", ["At 10:30 we meet."]),
-    ("steps_list", "Steps:\n1. Open it\n2. Close it", ["Steps:", "Open it", "Close it"]),
-    ("inline_list", "Do this: 1. Open it 2. Close it.", ["Do this: 1. Open it 2. Close it."]),
-    ("paren_list", "1) First\n2) Second", ["First", "Second"]),
-    ("bare_list_number_line", "Items:\n1.\nApples", ["Items:", "Apples"]),
-    # URLs and e-mail
-    (
-        "url_email_trap",
-        "See https://ex.com/a.b?c=d. Mail a.b@c.io now.",
-        ["See ex.com.", "Mail a.b@c.io now."],
-    ),
-    ("url_question", "Is it https://x.com/a?b=c really? Yes.", ["Is it x.com really?", "Yes."]),
-    ("www_url", "Visit www.example.org/path today.", ["Visit example.org today."]),
-    ("email_initial", "Write to j.doe@mail.ex.com now.", ["Write to j.doe@mail.ex.com now."]),
-    ("email_plain", "Write to jdoe@mail.ex.com now.", ["Write to jdoe@mail.ex.com now."]),
-    # The price of emitting "word." at once: a dotted name after a word of letters is cut.
-    ("dotted_name", "Node.js is fast. Really.", ["Node.", "js is fast.", "Really."]),
-    ("file_name", "Edit config.yaml first.", ["Edit config.", "yaml first."]),
-    # ellipsis
-    ("ellipsis_after_a_word", "Well... I think so.", ["Well.", "I think so."]),
-    ("ellipsis_after_a_number", "Wait 5... then go.", ["Wait 5... then go."]),
-    ("ellipsis_char", "Hmm… maybe later. Bye.", ["Hmm… maybe later.", "Bye."]),
-    ("ellipsis_then_question", "Wait... really? Yes.", ["Wait.", "really?", "Yes."]),
-    # CJK and other scripts
-    ("chinese", "你好。今天很好！走吧？", ["你好。", "今天很好！", "走吧？"]),
-    ("fullwidth_number", "１，０００円", ["１，０００円"]),
-    ("japanese", "こんにちは。元気ですか？はい！", ["こんにちは。", "元気ですか？", "はい！"]),
-    ("japanese_quote", "「はい。」と彼は言った。", ["「はい。", "と彼は言った。"]),
-    ("japanese_fullwidth_period", "ペンです．次に．", ["ペンです．", "次に．"]),
-    ("chinese_english", "我喜欢Python。It is. 你呢？", ["我喜欢Python。", "It is.", "你呢？"]),
-    ("chinese_ascii_marks", "好的!我们走吧?", ["好的!", "我们走吧?"]),
-    ("korean", "안녕하세요. 반갑습니다.", ["안녕하세요.", "반갑습니다."]),
-    ("russian", "Привет, мир. Как дела?", ["Привет, мир.", "Как дела?"]),
-    # markdown
-    ("emphasis", "**Bold** and *em* and __strong__ and _it_.", ["Bold and em and strong and it."]),
-    ("snake_case_kept", "snake_case_name", ["snake_case_name"]),
-    ("markdown_mix", "# H\n**bold** `code` [link](http://x)", ["H", "bold code link"]),
-    ("heading", "## Title\nText here.", ["Title", "Text here."]),
-    ("blockquote", "> Quoted words.\nAfter.", ["Quoted words.", "After."]),
-    ("bullets", "- one\n* two\n+ three", ["one", "two", "three"]),
-    ("inline_code", "Run `make test` now.", ["Run make test now."]),
-    ("link", "Read [the docs](https://x.com/d.html) first.", ["Read the docs first."]),
-    ("image", "![a cat](cat.png) sits.", ["a cat sits."]),
-    ("fence", "Code:\n```python\nprint('Hi. There')\n```\nDone.", ["Code:", "Done."]),
-    ("tilde_fence", "~~~\nx = 1. y\n~~~\nAfter.", ["After."]),
-    ("unclosed_fence", "Look:\n```\nfoo. bar", ["Look:"]),
-    ("table", "| Name | Age |\n|---|---|\n| Bob | 42 |", ["Name, Age", "Bob, 42"]),
-    ("strikethrough", "~~old~~ new price.", ["old new price."]),
-    ("horizontal_rule", "Above.\n---\nBelow.", ["Above.", "Below."]),
-    # nothing speakable
-    ("dots_only", "......", []),
-    ("marks_only", "?!", []),
-    ("dash_only", "—", []),
-    ("stars_only", "***", []),
-    ("fence_only", "```", []),
-    ("bullet_only", "- ", []),
-    ("emoji_only", "😀🎉", []),
-    ("empty", "", []),
-    ("blank_lines", "   \n\n  ", []),
-    ("emoji_in_sentences", "Great job 🎉! Next 👍.", ["Great job!", "Next."]),
-    ("zwj_emoji", "👨\u200d👩\u200d👧 Family.", ["Family."]),
-    # control characters and escaping
-    ("control_chars", "Hello\x00world\x07. Next\u2028line.", ["Hello world.", "Next line."]),
-    ("tabs_and_feeds", "a\tb\x0bc\x0cd\x1fe.", ["a b c d e."]),
-    ("ampersand_kept", "Tom & Jerry <b>x</b> 'a' \"b\"", ["Tom & Jerry <b>x</b> 'a' \"b\""]),
-]
 
 TABLE_PARAMS = [pytest.param(text, expected, id=case_id) for case_id, text, expected in TABLE]
 
@@ -186,8 +94,8 @@ def test_table_same_chunks_for_any_delta_cutting(text: str, expected: list[str])
     assert run_stream(random_pieces(text, rng)) == whole
 
 
-def test_table_has_at_least_seventy_cases() -> None:
-    assert len(TABLE) >= 70
+def test_table_has_at_least_two_hundred_cases() -> None:
+    assert len(TABLE) >= 200
     assert len({case_id for case_id, _, _ in TABLE}) == len(TABLE)
 
 
@@ -199,26 +107,98 @@ def feeds(chunker: SentenceChunker, deltas: Sequence[str]) -> list[list[str]]:
     return [chunker.feed(delta) for delta in deltas]
 
 
-def test_a_word_of_letters_ends_the_sentence_with_the_delta_that_brings_its_mark() -> None:
+def pushes(chunker: SentenceChunker, deltas: Sequence[str]) -> list[list[ChunkEvent]]:
+    """What push() returned right after each delta."""
+    return [chunker.push(delta) for delta in deltas]
+
+
+def test_a_plain_word_and_its_mark_give_a_provisional_chunk_at_once() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert feeds(chunker, ["Hello world.", " How", " are you?"]) == [
-        ["Hello world."],
-        [],
-        ["How are you?"],
+    assert pushes(chunker, ["Hello world.", " How", " are you?"]) == [
+        [Provisional("Hello world.")],
+        [Confirmed("Hello world.", provisional=True)],
+        [Provisional("How are you?")],
     ]
-    assert chunker.flush() == []
+    assert chunker.finish() == [Confirmed("How are you?", provisional=True)]
 
 
 @pytest.mark.parametrize("follower", [" ", "\n", "\n\n"])
-def test_space_or_newline_after_the_mark_is_enough(follower: str) -> None:
+def test_space_or_newline_after_the_mark_confirms_at_once(follower: str) -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert chunker.feed("Hello world." + follower) == ["Hello world."]
+    assert chunker.push("Hello world." + follower) == [Confirmed("Hello world.")]
+
+
+def test_a_letter_glued_to_the_period_retracts_the_chunk() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert pushes(chunker, ["Edit config.", "yaml first."]) == [
+        [Provisional("Edit config.")],
+        [Retracted("Edit config."), Provisional("Edit config.yaml first.")],
+    ]
+    assert chunker.finish() == [Confirmed("Edit config.yaml first.", provisional=True)]
+
+
+def test_a_second_mark_joins_the_provisional_chunk() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert pushes(chunker, ["Really?", "!", " No"]) == [
+        [Provisional("Really?")],
+        [Retracted("Really?"), Provisional("Really?!")],
+        [Confirmed("Really?!", provisional=True)],
+    ]
+
+
+def test_a_lowercase_word_after_a_closing_quote_retracts_the_chunk() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert pushes(chunker, ['"Why?"', " she", " asked."]) == [
+        [Provisional('"Why?"')],
+        [Retracted('"Why?"')],
+        [Provisional('"Why?" she asked.')],
+    ]
+
+
+def test_the_stream_end_confirms_the_provisional_chunk() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert chunker.push("Done!") == [Provisional("Done!")]
+    assert chunker.finish() == [Confirmed("Done!", provisional=True)]
+    assert chunker.push("Next.") == [Provisional("Next.")]  # and the chunker starts afresh
+
+
+def test_cut_short_confirms_the_provisional_chunk_and_drops_the_rest() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert pushes(chunker, ["It works.", " And then"]) == [
+        [Provisional("It works.")],
+        [Confirmed("It works.", provisional=True)],
+    ]
+    assert chunker.cut_short() == []
+    assert chunker.push("Half done.") == [Provisional("Half done.")]
+    assert chunker.cut_short() == [Confirmed("Half done.", provisional=True)]
+    assert chunker.finish() == []
+
+
+@pytest.mark.parametrize("text", ["Use HTTPS.", "It is fast!", "Wait...", "Node.js is fast."])
+def test_a_plain_word_or_acronym_before_the_mark_is_provisional(text: str) -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert chunker.push(text) == [Provisional(text)]
+
+
+def test_feed_returns_only_confirmed_chunks() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert feeds(chunker, ["Hello world.", " How", " are you?"]) == [[], ["Hello world."], []]
+    assert chunker.flush() == ["How are you?"]
 
 
 def test_last_sentence_without_a_mark_is_emitted_by_flush() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
     assert chunker.feed("Hello world") == []
     assert chunker.flush() == ["Hello world"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["It costs $29.", "Apples, etc.", "Made in the U.S.", "The answer is 42.", "Dr.", "a.b@c."],
+)
+def test_numbers_abbreviations_and_addresses_are_not_provisional(text: str) -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert chunker.push(text) == []
 
 
 def test_price_waits_for_the_next_non_space_character() -> None:
@@ -229,6 +209,21 @@ def test_price_waits_for_the_next_non_space_character() -> None:
 def test_price_continues_as_decimal() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
     assert feeds(chunker, ["It costs $29.", "99 today. "]) == [[], ["It costs $29.99 today."]]
+
+
+def test_a_mid_line_number_ends_the_sentence_before_a_capital() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert feeds(chunker, ["See chapter 7.", " Then"]) == [[], ["See chapter 7."]]
+
+
+def test_a_list_number_at_a_line_start_never_ends_a_sentence() -> None:
+    chunker = SentenceChunker(first_clause_min_chars=0)
+    assert feeds(chunker, ["Steps:\n", "7.", " Then", " stop.\n"]) == [
+        ["Steps:"],
+        [],
+        [],
+        ["Then stop."],
+    ]
 
 
 def test_abbreviation_waits_then_continues_before_lowercase() -> None:
@@ -247,32 +242,34 @@ def test_title_never_ends_a_sentence() -> None:
     assert feeds(chunker, ["Dr.", " Smith", " came. "]) == [[], [], ["Dr. Smith came."]]
 
 
-def test_repeated_marks_after_a_word_are_not_spoken_again() -> None:
+def test_cjk_full_stop_ends_the_sentence_at_once() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert feeds(chunker, ["Hey!", "!", " Wow"]) == [["Hey!"], [], []]
-    assert chunker.flush() == ["Wow"]
+    assert pushes(chunker, ["你好。", "今", "天"]) == [[Confirmed("你好。")], [], []]
 
 
-def test_a_closing_quote_after_the_mark_does_not_delay_the_sentence() -> None:
+def test_cjk_question_mark_is_provisional_and_joins_its_run() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert feeds(chunker, ['He said "Hi.', '"', " Then"]) == [['He said "Hi.'], [], []]
-    assert chunker.flush() == ["Then"]
+    assert pushes(chunker, ["真的吗？", "！", "太"]) == [
+        [Provisional("真的吗？")],
+        [Retracted("真的吗？"), Provisional("真的吗？！")],
+        [Confirmed("真的吗？！", provisional=True)],
+    ]
 
 
-def test_cjk_mark_ends_the_sentence_at_once() -> None:
+def test_a_paragraph_break_confirms_at_once() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert feeds(chunker, ["你好。", "今", "天"]) == [["你好。"], [], []]
+    assert pushes(chunker, ["Done", "\n\n", "Next"]) == [[], [Confirmed("Done")], []]
 
 
 def test_url_is_never_split_while_it_streams() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
     deltas = ["See https://x", ".com/a", "?", "b=c", ".", " Next"]
-    assert feeds(chunker, deltas) == [[], [], [], [], [], ["See x.com."]]
+    assert pushes(chunker, deltas) == [[], [], [], [], [], [Confirmed("See x.com.")]]
 
 
 def test_markup_split_across_deltas_is_removed() -> None:
     chunker = SentenceChunker(first_clause_min_chars=0)
-    assert feeds(chunker, ["**bo", "ld** text.", " Next"]) == [[], ["bold text."], []]
+    assert feeds(chunker, ["**bo", "ld** text.", " Next"]) == [[], [], ["bold text."]]
 
 
 def test_code_fence_split_across_deltas_is_skipped() -> None:
@@ -433,6 +430,19 @@ _TOKENS = [
     "|---|:-:|\n",
     "你好",
     "😀🎉",
+    "Node.",
+    "js",
+    "?!",
+    " she",
+    " The",
+    "«",
+    " »",
+    "am 3.",
+    "z. B.",
+    "etc.",
+    "Well...",
+    "\n1.",
+    "package.json",
 ]
 texts = st.one_of(
     st.text(alphabet=_ALPHABET, max_size=150),
@@ -452,6 +462,7 @@ def test_chunks_do_not_depend_on_delta_cutting(
     whole = run_stream([text], **chunker_options)
     assert run_stream(text, **chunker_options) == whole
     assert run_stream(split_at(text, cut_at), **chunker_options) == whole
+    assert fed_stream(split_at(text, cut_at), **chunker_options) == whole
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -531,6 +542,8 @@ def test_pathological_streams_finish(text: str) -> None:
         pytest.param("hi 😀🎉!", "hi!", id="emoji"),
         pytest.param("a\x00b\u2028c\x0bd", "a b c d", id="control_chars"),
         pytest.param("  many   spaces  ", "many spaces", id="whitespace"),
+        pytest.param("word , and ! then", "word, and! then", id="space_before_mark"),
+        pytest.param("in .gitconfig or .env", "in .gitconfig or .env", id="leading_dot_names"),
         pytest.param("***", "", id="nothing_left"),
         pytest.param("", "", id="empty"),
     ],

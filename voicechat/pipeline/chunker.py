@@ -1,30 +1,33 @@
-"""Turn an LLM's streamed text into speakable chunks for a TTS engine.
+"""Turn an LLM's streamed text into speakable chunks for a TTS engine, as soon as they are
+probably complete.
 
-`SentenceChunker.feed()` takes the deltas of one answer and returns the chunks each delta
-completes; `flush()` ends the stream. Every chunk has been through `speakable()`: Markdown markers,
-fenced code, URLs (reduced to their host name) and emoji are gone, and a chunk with nothing a TTS
-engine can pronounce is never returned.
+`SentenceChunker.push()` takes the deltas of one answer and returns chunk events; `finish()` ends
+the stream. A chunk is *provisional* when the text so far says "probably an end" but the next
+character could still undo it ("Node." may become "Node.js"); it is then *confirmed* or
+*retracted* by a later push(). A retracted chunk's text opens the next chunk. Most chunks are
+confirmed by the very next token (a space, a capital, a new line), and those that nothing can
+undo (after a new line, a CJK ``。``) come out confirmed at once. `feed()`/`flush()` are the same
+stream with the confirmed chunks only, as plain strings.
 
-The chunks are a pure function of the whole text: however it is cut into deltas, the same chunks
-come out, and feed() only decides *when* each one is returned, as soon as the text that decides it
-has arrived. That sets the latency rules:
+Every chunk has been through `speakable()`: Markdown markers, fenced code, URLs (reduced to their
+host name) and emoji are gone, and a chunk with nothing a TTS engine can pronounce is never
+returned. The confirmed chunks are a pure function of the whole text: however it is cut into
+deltas, the same ones come out (a provisional chunk is always confirmed with the same text, or
+retracted). The rules, decided by :mod:`voicechat.pipeline.sentence_ends`:
 
-* A word of letters that is no title or abbreviation ends its sentence at its first ``.``,
-  ``!`` or ``?``, and so do CJK marks: feed() returns the sentence with the very delta that
-  brings the mark, without waiting for the next one (Pipecat waits one delta there). Whatever
-  follows that mark (more marks, a closing quote or bracket) opens the next chunk and is not
-  spoken. The price is that a dotted name after such a word is cut ("Node." / "js is fast."), and
-  "Well... I think so." becomes "Well." / "I think so." (a pause, as the ellipsis asks anyway).
-* After anything else (digits, initials, abbreviations, URLs) a sentence ends at ``. ! ? …``
-  once the character after the mark run (and after any closing quotes, brackets or Markdown
-  markers) has arrived: that character tells "3." from "3.14", "a." from "a.b@c.io".
-* A Latin mark glued to the next character ("3.14", "x.com/a?b=c") then never ends a sentence,
-  unless that character is CJK.
-* After a word that may be an abbreviation or a number ("U.S.", "etc.", "$29.", "a.m.", "No."),
-  the chunker waits for the next word and goes on when it starts with a lowercase letter or a
-  digit. Titles and "e.g."/"i.e." ("Dr.", "vs.") never end a sentence, nor does a bare one- or
-  two-digit number: that is a list marker ("1. Open it", at a line start or inline).
-* An ellipsis after a number or an abbreviation never ends a sentence; a newline still does.
+* ``. ! ? …`` end a sentence, together with the marks and closing quotes, brackets and Markdown
+  markers after them ("?!", "!!!", '?"', "!)" stay with their chunk), once the character after
+  them has arrived. Glued to a letter or digit ("3.14", "Node.js", "package.json", "a.b@c.io",
+  "x.com/a?b=c") they never end one, unless that character is CJK.
+* After a plain word ("done.", "Really?") the chunk is provisional at once, and a space or a new
+  line confirms it. After a number, an abbreviation or initials ("$29.", "etc.", "U.S.", "No.",
+  "approx.", "usw.", "env.", "aprox."), and after an ellipsis, the next word decides: a
+  lower-case letter or a digit goes on with the sentence, anything else ends it. Titles and
+  prefixes ("Dr.", "vs.", "e.g.", "z.B.", "p.ej.") never end one, nor does a number of one or two
+  digits first on its line or after a colon: that is a list marker ("1. Open it").
+* ``。`` ends a sentence at once (nothing after it can undo that); whatever follows it opens the
+  next chunk and a closing quote there is not spoken. ``！？`` are provisional like ``!?``, and
+  with the marks and closers after them ("？！", "？」") end before the next character.
 * A newline always ends a chunk; a line that opens a ``` or ~~~ fence starts a code block that is
   dropped, up to and including its closing fence line.
 * The first chunk of a stream may end early at a clause boundary (``, ; : — `` or a spaced dash)
@@ -38,52 +41,61 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
+from voicechat.pipeline.sentence_ends import (
+    FINAL_MARKS,
+    LOOKAHEAD,
+    MARKS,
+    Step,
+    decide_mark,
+    is_clause_boundary,
+    length_cut,
+    probable_end,
+    run_end,
+)
 from voicechat.pipeline.speakable import sanitize, speakable
 
-__all__ = ["SentenceChunker"]
+__all__ = ["ChunkEvent", "Confirmed", "Provisional", "Retracted", "SentenceChunker"]
 
-_MARKS = ".!?…。！？．"
-_CJK_MARKS = "。！？"
-_CLOSERS = "\"'”’»›)]}」』）】〉》*_`~"
-_LEFTOVERS = _MARKS + "\"'”’»›)]}」』）】〉》*_~ "
-_OPENERS = "\"'“‘„«‹([{<*_`~¿¡「『（【〈《"
-# Longest run of marks, closers or fence markers examined at once: it bounds the work that a
-# pending decision repeats on every feed(), so feed() stays O(len(delta)).
-_LOOKAHEAD = 16
+_LEFTOVERS = MARKS + "\"'”’»›)]}」』）】〉》*_~ "
 _FENCE_LINE_MAX = 64
 
 _SENTENCE_AT = re.compile(r"[.!?…。！？．\n]")
 _BREAK_AT = re.compile(r"[.!?…。！？．\n,;:，；：、—–-]")
-_CLAUSE_AT = re.compile(r"[,;:，；：、—–-]")
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
-
-# Never end a sentence: they are followed by what they qualify.
-_TITLES = frozenset(
-    "mr mrs ms mx dr prof rev hon st mt gen col capt lt sgt gov sen fr vs e.g i.e cf viz".split()
-)
-# End a sentence only when the next word does not start with a lowercase letter or a digit.
-_ABBREVIATIONS = frozenset(
-    "etc inc ltd co corp llc jr sr esp approx dept est al no nr vol fig figs eq ed pp ch sec "
-    "ca jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri "
-    "sat sun bzw usw ggf evtl inkl".split()
-)
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
-    """The scanner's verdict at a candidate: cut the chunk at `pos`, or go on scanning from it."""
+class Provisional:
+    """A chunk that probably ends here; the next push() or finish() confirms or retracts it.
+    At most one is open at a time, and it is always the latest chunk."""
 
-    cut: bool
-    pos: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """A final chunk. `provisional` says it confirms the open provisional chunk (same text)."""
+
+    text: str
+    provisional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Retracted:
+    """The open provisional chunk was no end after all; its text opens the next chunk."""
+
+    text: str
+
+
+ChunkEvent = Provisional | Confirmed | Retracted
 
 
 class SentenceChunker:
     """Split one streamed answer into speakable chunks, identically for any cutting into deltas.
 
-    Plain synchronous code without I/O: call `feed()` with each delta and `flush()` at the end of
-    the stream; after `flush()` the chunker is ready for the next stream.
+    Plain synchronous code without I/O: call `push()` with each delta and `finish()` at the end
+    of the stream (or `feed()` and `flush()` for the confirmed chunks alone); after `finish()`
+    the chunker is ready for the next stream.
     """
 
     def __init__(self, *, first_clause_min_chars: int = 30, max_chars: int = 240) -> None:
@@ -96,38 +108,107 @@ class SentenceChunker:
         self._max = max_chars
         self._reset()
 
-    def feed(self, delta: str) -> list[str]:
-        """Add one delta; return the speakable chunks it completes (usually none or one)."""
+    def push(self, delta: str) -> list[ChunkEvent]:
+        """Add one delta; return the chunk events it causes (usually none or one)."""
         self._buf += self._normalize(delta)
-        return self._drain(final=False)
+        confirmed = self._drain(final=False)
+        return self._reconcile(confirmed, self._provisional_text())
+
+    def finish(self) -> list[ChunkEvent]:
+        """End the stream: settle the provisional chunk, confirm what remains, and reset."""
+        events = self._reconcile(self._drain(final=True), None)
+        self._reset()
+        return events
+
+    def cut_short(self) -> list[ChunkEvent]:
+        """The stream broke off (an LLM failure): confirm the provisional chunk, which ends with
+        a sentence mark, drop the unfinished rest, and reset."""
+        pending = self._pending
+        self._reset()
+        return [] if pending is None else [Confirmed(pending, provisional=True)]
+
+    def feed(self, delta: str) -> list[str]:
+        """Add one delta; return the speakable chunks it confirms (usually none or one)."""
+        return [event.text for event in self.push(delta) if isinstance(event, Confirmed)]
 
     def flush(self) -> list[str]:
         """End the stream: return whatever speakable text remains, and reset."""
-        chunks = self._drain(final=True)
-        self._reset()
-        return chunks
+        return [event.text for event in self.finish() if isinstance(event, Confirmed)]
 
     def _reset(self) -> None:
         self._buf = ""  # raw text not emitted yet; it starts where a chunk starts
         self._scan = 0  # _buf[:_scan] holds no boundary
+        self._undecided: int | None = None  # the mark the scan waits at, if any
+        self._pending: str | None = None  # the open provisional chunk
+        self._spoken = ("", "")  # the last raw chunk given to speakable(), and its result
         self._first = True  # no chunk returned yet in this stream
-        self._line_start = True  # _buf starts at the beginning of a line
+        self._prev = "\n"  # the raw character before _buf
         self._fence_checked = False
         self._fence: str | None = None  # opening marker of the code block being dropped
         self._fence_line: str | None = ""  # its current line, None once it cannot close the block
         self._space_before = False
 
+    @property
+    def _line_start(self) -> bool:
+        return self._prev == "\n"
+
     def _normalize(self, delta: str) -> str:
-        # Collapsing spaces across deltas keeps every lookahead a few characters long.
-        text = re.sub(" {2,}", " ", sanitize(delta))
+        # Collapsing spaces across deltas keeps every lookahead a few characters long. A plain
+        # delta (printable, no double space) is left as it is by both passes: skip them.
+        if delta.isprintable() and "  " not in delta:
+            text = delta
+        else:
+            text = re.sub(" {2,}", " ", sanitize(delta))
         if self._space_before and text.startswith(" "):
             text = text[1:]
         if text:
             self._space_before = text.endswith(" ")
         return text
 
+    def _reconcile(self, confirmed: list[str], candidate: str | None) -> list[ChunkEvent]:
+        """The events that take the open provisional chunk to `confirmed` and `candidate`."""
+        events: list[ChunkEvent] = []
+        pending, self._pending = self._pending, None
+        for text in confirmed:
+            if pending is not None:
+                if text == pending:
+                    events.append(Confirmed(text, provisional=True))
+                    pending = None
+                    continue
+                events.append(Retracted(pending))
+                pending = None
+            events.append(Confirmed(text))
+        if pending is not None and pending != candidate:
+            events.append(Retracted(pending))
+            pending = None
+        if candidate and pending is None:
+            events.append(Provisional(candidate))
+        self._pending = candidate or None
+        return events
+
+    def _provisional_text(self) -> str | None:
+        """The chunk the scan holds back, if its undecided mark is probably an end."""
+        at, buf = self._undecided, self._buf
+        if at is None or self._fence is not None or len(buf) > self._max:
+            return None
+        if not probable_end(buf, at, prev=self._prev):
+            return None
+        return self._speakable(buf) or None
+
+    def _speakable(self, raw: str) -> str:
+        """speakable() of the chunk `raw`, remembered: a provisional chunk is confirmed with the
+        same raw text, and speakable() is most of the cost of a push()."""
+        if self._spoken[0] == raw:
+            return self._spoken[1]
+        # After a "。", what followed it (a closing quote) opens this chunk: it belongs to the
+        # previous sentence and is not spoken.
+        text = speakable(raw.lstrip(_LEFTOVERS) if self._prev in FINAL_MARKS else raw)
+        self._spoken = (raw, text)
+        return text
+
     def _drain(self, *, final: bool) -> list[str]:
         chunks: list[str] = []
+        self._undecided = None
         while self._buf:
             if self._fence is not None:
                 if not self._skip_fence():
@@ -147,10 +228,8 @@ class SentenceChunker:
 
     def _emit(self, end: int) -> list[str]:
         raw, self._buf, self._scan = self._buf[:end], self._buf[end:], 0
-        self._line_start, self._fence_checked = raw.endswith("\n"), False
-        # A sentence cut at once leaves what followed its mark ("..", a closing quote) to open
-        # this chunk: it belongs to the previous sentence and is not spoken.
-        text = speakable(raw.lstrip(_LEFTOVERS))
+        text = self._speakable(raw)
+        self._prev, self._fence_checked = raw[-1], False
         if not text:
             return []
         self._first = False
@@ -166,42 +245,42 @@ class SentenceChunker:
             if found is None:
                 self._scan = min(len(buf), limit)
                 if len(buf) > limit:
-                    return _length_cut(buf, limit)
+                    return length_cut(buf, limit)
                 return len(buf) if final else None
             step = self._decide(found.start(), final=final)
             if step is None:
-                self._scan = found.start()
+                self._scan = self._undecided = found.start()
                 return None
             if not step.cut:
                 self._scan = step.pos
                 continue
-            return step.pos if step.pos <= limit else _length_cut(buf, limit)
+            return step.pos if step.pos <= limit else length_cut(buf, limit)
 
-    def _decide(self, at: int, *, final: bool) -> _Step | None:
+    def _decide(self, at: int, *, final: bool) -> Step | None:
         char = self._buf[at]
         if char == "\n":
-            return _Step(True, at + 1)
-        if char in _MARKS:
-            return _decide_mark(self._buf, at, final=final)
+            return Step(True, at + 1)
+        if char in MARKS:
+            return decide_mark(self._buf, at, final=final, prev=self._prev)
         return self._decide_clause(at, final=final)
 
-    def _decide_clause(self, at: int, *, final: bool) -> _Step | None:
-        boundary = _is_clause_boundary(self._buf, at)
+    def _decide_clause(self, at: int, *, final: bool) -> Step | None:
+        boundary = is_clause_boundary(self._buf, at)
         if boundary is None:
             if not final:
                 return None
             boundary = True
         end = at + 1
         if boundary and len(speakable(self._buf[:end])) >= self._min_first:
-            return _Step(True, end)
-        return _Step(False, end)
+            return Step(True, end)
+        return Step(False, end)
 
     def _open_fence(self, *, final: bool) -> bool | None:
         """At a line start: enter a code block if the line opens one; None while undecided."""
         head = self._buf.lstrip(" ")
         marker = head[:1]
-        run = _run_end(head, 0, marker) if marker in ("`", "~") else 0
-        if not final and run == len(head) and run < _LOOKAHEAD:
+        run = run_end(head, 0, marker) if marker in ("`", "~") else 0
+        if not final and run == len(head) and run < LOOKAHEAD:
             return None  # "``" may still become a fence, "```" a longer one
         self._fence_checked = True
         if run < 3:
@@ -219,7 +298,7 @@ class SentenceChunker:
             if self._fence_closes():
                 self._fence, self._fence_line = None, ""
                 self._buf, self._scan = buf[start:], 0
-                self._line_start, self._fence_checked = True, False
+                self._prev, self._fence_checked = "\n", False
                 return True
             self._fence_line = ""
         self._extend_fence_line(buf[start:])
@@ -238,119 +317,3 @@ class SentenceChunker:
             return False
         marks = line.strip(" ")
         return len(marks) >= len(fence) and marks == fence[0] * len(marks)
-
-
-def _decide_mark(buf: str, at: int, *, final: bool) -> _Step | None:
-    """Decide a sentence mark at `at`: the whole run of marks and closers after it counts."""
-    if _ends_at_once(buf, at):
-        return _Step(True, at + 1)
-    run_end = _run_end(buf, at, _MARKS)
-    end = _run_end(buf, run_end, _CLOSERS)
-    if end >= len(buf) and not final:
-        return None
-    run = buf[at:run_end]
-    follower = buf[end : end + 1]
-    if any(mark in _CJK_MARKS for mark in run):
-        return _Step(True, end)
-    if follower and not follower.isspace() and not _CJK.match(follower):
-        return _Step(False, run_end)  # glued: "3.14", "Node.js", "a.b@c.io", "x.com/a?b=c"
-    if "!" in run or "?" in run:
-        return _Step(True, end)
-    if len(run) > 1 or "…" in run:
-        return _Step(False, run_end)  # an ellipsis goes on with the sentence
-    return _decide_period(buf, at, end, final=final)
-
-
-def _ends_at_once(buf: str, at: int) -> bool:
-    """Whether the text before the mark alone ends the sentence: a word of letters that is no
-    title or abbreviation, before a single ``.``, ``!`` or ``?``. Such a sentence is returned by
-    the very feed() that brings its mark; whatever follows the mark (more marks, a closing quote)
-    only opens the next chunk, where speakable() drops it."""
-    if buf[at] in _CJK_MARKS:
-        return True  # CJK marks are never glued to anything that continues the sentence
-    if buf[at] not in ".!?":
-        return False
-    start = max(buf.rfind(" ", 0, at), buf.rfind("\n", 0, at)) + 1
-    word = buf[start:at].lstrip(_OPENERS)
-    plain = word.replace("'", "").replace("’", "").replace("-", "")
-    if len(plain) < 2 or not plain.isalpha() or word.lower() == "www":
-        return False
-    return buf[at] != "." or word.lower() not in _TITLES | _ABBREVIATIONS
-
-
-def _decide_period(buf: str, at: int, end: int, *, final: bool) -> _Step | None:
-    """A single spaced period: does the word before it end the sentence?"""
-    start = max(buf.rfind(" ", 0, at), buf.rfind("\n", 0, at)) + 1
-    verdict = _classify_word(buf[start:at])
-    if verdict != "wait":
-        return _Step(verdict == "end", end)
-    following = _next_word_start(buf, end, final=final)
-    if following is None:
-        return None
-    continues = following.islower() or following.isdigit()
-    return _Step(not continues, end)
-
-
-def _classify_word(token: str) -> Literal["end", "skip", "wait"]:
-    """Whether "token." ends a sentence, never does, or must wait for the next word."""
-    bare = token.lstrip(_OPENERS)
-    core = bare.rstrip(_CLOSERS)
-    lowered = bare.lower()
-    if not core or "://" in lowered or "@" in lowered or lowered.startswith("www."):
-        return "end"
-    if core[-1].isdigit():
-        return "skip" if core.isdigit() and len(core) <= 2 else "wait"
-    word = core.lower()
-    if word in _TITLES or (len(core) == 1 and core.isupper() and core != "I"):
-        return "skip"  # a title, or an initial as in "J. Smith"
-    plain = core.replace("'", "").replace("’", "").replace("-", "")
-    if word in _ABBREVIATIONS or len(core) == 1 or not plain.isalpha():
-        return "wait"
-    return "end"
-
-
-def _next_word_start(buf: str, start: int, *, final: bool) -> str | None:
-    """First non-space character from `start` ("" at a newline or the end), None if unknown."""
-    for char in buf[start : start + _LOOKAHEAD]:
-        if char == "\n":
-            return ""
-        if not char.isspace():
-            return char
-    return "" if final else None
-
-
-def _run_end(text: str, start: int, chars: str) -> int:
-    end, stop = start, min(len(text), start + _LOOKAHEAD)
-    while end < stop and text[end] in chars:
-        end += 1
-    return end
-
-
-def _is_clause_boundary(text: str, at: int) -> bool | None:
-    """Whether the clause mark at `at` ends a clause; None when the next character decides."""
-    char = text[at]
-    following = text[at + 1] if at + 1 < len(text) else None
-    if char == "—":
-        return True
-    if char in "-–":
-        if at < 2 or text[at - 1] != " " or text[at - 2].isspace():
-            return False  # a hyphen in a word, a negative number or a bullet
-        return None if following is None else following == " "
-    if char in ",;" and at > 0 and text[at - 1].isalpha():
-        return True  # after a letter, decided at once; only numbers ("1,000") hold commas
-    if char in ",;:":
-        return None if following is None else following.isspace()  # not "1,000", "10:30"
-    if at == 0 or not text[at - 1].isdigit():
-        return True
-    return None if following is None else not following.isdigit()  # not "１，０００"
-
-
-def _length_cut(buf: str, limit: int) -> int:
-    """Where to cut a chunk that would exceed `limit` characters (`buf` is longer than that)."""
-    for found in reversed(list(_CLAUSE_AT.finditer(buf, 0, limit))):
-        if _is_clause_boundary(buf, found.start()):
-            return found.start() + 1
-    space = max(buf.rfind(" ", 0, limit + 1), buf.rfind("\n", 0, limit + 1))
-    if space > 0 and buf[:space].strip():
-        return space
-    return limit

@@ -20,7 +20,7 @@ _EMOJI = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
     "\ufe0e\ufe0f\u20e3\u200d\u3030\u303d\u3297\u3299\U000e0000-\U000e007f]"
 )
-_SPACE_BEFORE_PUNCT = re.compile(r"(?<=\w) +(?=[.,!?;:…])")
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<=\w) +(?=[.,!?;:…](?!\w))")  # not before ".gitconfig"
 _ALNUM = re.compile(r"[^\W_]")
 _EMPTY_CELLS = re.compile(r",(?:\s*,)+")
 

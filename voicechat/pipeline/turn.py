@@ -6,10 +6,12 @@ slow listener slows everything upstream instead of piling audio up::
     read_llm ──chunks──▶ synthesize_ahead ──SentenceAudio──▶ send_sentences ──▶ session
 
 ``synthesize_ahead`` starts the synthesis of up to ``lookahead`` sentences beyond the one being
-sent; ``send_sentences`` still emits their audio strictly in order, in frames of at most
-``frame_ms``, each sent at most ``lead`` seconds ahead of the listener's playback clock
-(:mod:`voicechat.pipeline.pacing`). Cancelling the task that runs :meth:`Turn.run` cancels every
-stage and every synthesis, and closes the LLM stream.
+sent. A provisional chunk (:mod:`voicechat.pipeline.chunker`) starts synthesizing at once, but
+none of its audio is sent until the chunker confirms it; a retraction cancels that synthesis,
+and its text comes back in the next chunk. ``send_sentences`` emits the audio strictly in
+order, in frames of at most ``frame_ms``, each sent at most ``lead`` seconds ahead of the
+listener's playback clock (:mod:`voicechat.pipeline.pacing`). Cancelling the task that runs
+:meth:`Turn.run` cancels every stage and every synthesis, and closes the LLM stream.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from voicechat.errors import LLMFailed, NoAudio, TTSFailed, VoicechatError
 from voicechat.llm.base import ChatMessage, LLMBackend
 from voicechat.pipeline.audio import duration_s, pcm_seconds, split_frames, split_pcm
 from voicechat.pipeline.cancellation import release_cancellation
-from voicechat.pipeline.chunker import SentenceChunker
+from voicechat.pipeline.chunker import (
+    ChunkEvent,
+    Confirmed,
+    Provisional,
+    Retracted,
+    SentenceChunker,
+)
 from voicechat.pipeline.pacing import ListenerClock
 from voicechat.pipeline.silence import SilenceLimit
 from voicechat.tts.base import PcmSpeaker, TTSBackend
@@ -50,6 +58,11 @@ class SentenceAudio:
     pieces: asyncio.Queue[bytes | VoicechatError | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=FRAMES_AHEAD)
     )
+    # True once its chunk is confirmed, False if it was retracted: no audio is sent before.
+    confirmed: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    synthesis: asyncio.Task[None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +81,13 @@ class TurnOptions:
     pcm_rate: int | None = None
 
 
-def _start(group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str) -> None:
+def _start(
+    group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str
+) -> asyncio.Task[None]:
     """Run ``stage`` in ``group``; if it is cancelled, its error is released at once (heap)."""
-    group.create_task(stage, name=name).add_done_callback(release_cancellation)
+    task = group.create_task(stage, name=name)
+    task.add_done_callback(release_cancellation)
+    return task
 
 
 async def _send_nothing(message: dict[str, Any], hold: bool) -> bool:
@@ -170,7 +187,7 @@ class Turn:
             self._send = _send_nothing
 
     async def _run(self) -> None:
-        chunks: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1)
+        chunks: asyncio.Queue[ChunkEvent | None] = asyncio.Queue(maxsize=1)
         ready: asyncio.Queue[SentenceAudio | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._options.lookahead + 1)
         abandoned = False
@@ -195,7 +212,7 @@ class Turn:
         if await self._send(done, False):
             self.finished = True
 
-    async def _read_llm(self, chunks: asyncio.Queue[str | None]) -> None:
+    async def _read_llm(self, chunks: asyncio.Queue[ChunkEvent | None]) -> None:
         chunker = SentenceChunker(
             first_clause_min_chars=self._options.first_clause_chars,
             max_chars=self._options.max_chunk_chars,
@@ -205,31 +222,46 @@ class Turn:
                 async for delta in deltas:
                     self.text += delta
                     await self._send(protocol.text_event(self.id, delta), False)
-                    for chunk in chunker.feed(delta):
-                        await chunks.put(chunk)
-            for chunk in chunker.flush():
-                await chunks.put(chunk)
-        except LLMFailed as exc:
+                    for event in chunker.push(delta):
+                        await chunks.put(event)
+            for event in chunker.finish():
+                await chunks.put(event)
+        except Exception as exc:
+            # The sentence that was provisional when the LLM broke off is complete: speak it.
+            for event in chunker.cut_short():
+                await chunks.put(event)
+            if not isinstance(exc, LLMFailed):  # a backend bug must not take the session down
+                log.exception("turn %s: LLM backend %s crashed", self.id, self._llm.name)
+                exc = LLMFailed(f"the LLM backend failed: {exc}", backend=self._llm.name)
             await self._report(exc)
-        except Exception as exc:  # a backend bug must not take the session down
-            log.exception("turn %s: LLM backend %s crashed", self.id, self._llm.name)
-            await self._report(LLMFailed(f"the LLM backend failed: {exc}", backend=self._llm.name))
         await chunks.put(_END)
 
     async def _synthesize_ahead(
         self,
-        chunks: asyncio.Queue[str | None],
+        chunks: asyncio.Queue[ChunkEvent | None],
         ready: asyncio.Queue[SentenceAudio | None],
         slots: asyncio.Semaphore,
         group: asyncio.TaskGroup,
     ) -> None:
         index = 0
-        while (text := await chunks.get()) is not _END:
+        provisional: SentenceAudio | None = None  # the chunker keeps at most one open
+        while (event := await chunks.get()) is not _END:
+            if isinstance(event, Retracted) or (isinstance(event, Confirmed) and event.provisional):
+                if provisional is not None:  # it is: the chunker settles it with the next event
+                    _settle(provisional, confirmed=isinstance(event, Confirmed))
+                    index += isinstance(event, Confirmed)
+                    provisional = None
+                continue
             await slots.acquire()  # released by _send_sentences when a sentence is sent
-            sentence = SentenceAudio(index, text)
-            _start(group, self._synthesize(sentence), f"turn {self.id} tts {index}")
+            sentence = SentenceAudio(index, event.text)
+            name = f"turn {self.id} tts {index}"
+            sentence.synthesis = _start(group, self._synthesize(sentence), name)
             ready.put_nowait(sentence)
-            index += 1
+            if isinstance(event, Provisional):
+                provisional = sentence
+            else:
+                _settle(sentence, confirmed=True)
+                index += 1
         ready.put_nowait(_END)
 
     async def _synthesize(self, sentence: SentenceAudio) -> None:
@@ -300,6 +332,8 @@ class Turn:
             slots.release()
 
     async def _send_sentence(self, sentence: SentenceAudio) -> None:
+        if not await sentence.confirmed:
+            return  # retracted: its synthesis was cancelled, and its text opens the next chunk
         started = False
         while (piece := await sentence.pieces.get()) is not _END:
             if isinstance(piece, VoicechatError):
@@ -325,3 +359,10 @@ class Turn:
     async def _report(self, error: VoicechatError, **extra: Any) -> None:
         log.warning("turn %s: %s (%s)", self.id, error.message, error.code)
         await self._send(protocol.error_event(error, turn=self.id, **extra), False)
+
+
+def _settle(sentence: SentenceAudio, *, confirmed: bool) -> None:
+    """Let the sender send a confirmed chunk's audio; cancel a retracted chunk's synthesis."""
+    sentence.confirmed.set_result(confirmed)
+    if not confirmed and sentence.synthesis is not None:
+        sentence.synthesis.cancel()
