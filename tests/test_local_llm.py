@@ -79,10 +79,12 @@ async def test_stop_ends_the_generation_at_once(
     await client.start(STORY)
     await client.until("audio")
     assert await asyncio.to_thread(local.busy_requests) == 1  # still generating
+    at_stop = await asyncio.to_thread(local.decode_calls)
     await client.send("stop")
     await client.until("stopped")
     await asyncio.sleep(0.05)
     decoded = await asyncio.to_thread(local.decode_calls)
+    assert decoded - at_stop <= 3  # the tokens in flight when stop came, no more
     assert await asyncio.to_thread(local.busy_requests) == 0
     await asyncio.sleep(0.5)  # a window in which a running generation makes ~50 tokens here
     assert await asyncio.to_thread(local.decode_calls) == decoded
