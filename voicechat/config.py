@@ -207,6 +207,10 @@ def load_settings(
         if raw is not None and raw != "":
             values[f.name] = _convert(f.name, str(f.type), raw)
     values.update(overrides or {})
+    if values.get("models_dir") is None:
+        from voicechat.llm.models import default_models_dir
+
+        values["models_dir"] = default_models_dir(dict(env))
     return Settings(**values)
 
 

@@ -104,11 +104,12 @@ def pulled_models(models_dir: Path) -> dict[str, Path]:
 
 def resolve_model(spec: str | None, *, models_dir: Path) -> Path:
     """The GGUF file ``--local-model`` names: a path, a pulled or packaged name, or (unset) the
-    first pulled model."""
+    first curated model pulled (the list's order: fastest first), else any pulled model."""
     pulled = pulled_models(models_dir)
     if not spec:
-        if pulled:
-            return next(iter(pulled.values()))
+        for name in (*CURATED, *pulled):
+            if name in pulled:
+                return pulled[name]
         raise ConfigError(
             "--llm local needs a model: --local-model PATH, or `voicechat pull NAME` first "
             f"(curated: {', '.join(CURATED)})"
