@@ -12,7 +12,7 @@ from aiohttp import web
 
 from voicechat.cli import build_parser, main
 from voicechat.config import load_settings
-from voicechat.cpu_budget import split_cores
+from voicechat.cpu_budget import CpuBudget, split_cores
 from voicechat.errors import ConfigError
 from voicechat.llm import models
 from voicechat.llm.models import CURATED, CuratedModel, default_models_dir, resolve_model
@@ -83,6 +83,7 @@ def test_the_cpu_budget_gives_the_llm_one_thread_on_small_machines() -> None:
     assert (split_cores(2).llm_threads, split_cores(2).synthesis_workers) == (1, 1)
     assert (split_cores(8).llm_threads, split_cores(8).synthesis_workers) == (4, 4)
     assert split_cores(2, llm_threads=2).llm_threads == 2
+    assert split_cores(2, local_llm=False) == CpuBudget(cores=2, llm_threads=0, synthesis_workers=2)
 
 
 def test_every_curated_model_is_a_pinned_hugging_face_file() -> None:

@@ -31,10 +31,18 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def split_cores(cores: int, *, llm_threads: int = 0, synthesis_workers: int = 0) -> CpuBudget:
-    """The budget for ``cores``; a count given (> 0) wins over the default."""
+def split_cores(
+    cores: int, *, local_llm: bool = True, llm_threads: int = 0, synthesis_workers: int = 0
+) -> CpuBudget:
+    """The budget for ``cores``; a count given (> 0) wins over the default. Without a local
+    LLM, synthesis has every core."""
     cores = max(cores, 1)
-    threads = llm_threads if llm_threads > 0 else (1 if cores <= 4 else cores // 2)
+    if not local_llm:
+        threads = 0
+    elif llm_threads > 0:
+        threads = llm_threads
+    else:
+        threads = 1 if cores <= 4 else cores // 2
     workers = synthesis_workers if synthesis_workers > 0 else max(1, cores - threads)
     return CpuBudget(cores=cores, llm_threads=threads, synthesis_workers=workers)
 
@@ -42,6 +50,7 @@ def split_cores(cores: int, *, llm_threads: int = 0, synthesis_workers: int = 0)
 def cpu_budget(settings: Settings) -> CpuBudget:
     return split_cores(
         settings.cpu_cores or available_cores(),
+        local_llm=settings.llm_backend == "local",
         llm_threads=settings.llm_threads,
         synthesis_workers=settings.synthesis_workers,
     )
