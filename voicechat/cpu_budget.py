@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class CpuBudget:
     cores: int
-    llm_threads: int
-    synthesis_workers: int
+    llm_threads: int  # 0: no local LLM
+    synthesis_workers: int  # 0: not bounded
 
 
 def available_cores() -> int:
@@ -35,10 +35,11 @@ def split_cores(
     cores: int, *, local_llm: bool = True, llm_threads: int = 0, synthesis_workers: int = 0
 ) -> CpuBudget:
     """The budget for ``cores``; a count given (> 0) wins over the default. Without a local
-    LLM, synthesis has every core."""
+    LLM nothing is shared: synthesis is not bounded here (``synthesis_workers`` 0) unless a
+    count is given."""
     cores = max(cores, 1)
     if not local_llm:
-        threads = 0
+        return CpuBudget(cores=cores, llm_threads=0, synthesis_workers=max(synthesis_workers, 0))
     elif llm_threads > 0:
         threads = llm_threads
     else:

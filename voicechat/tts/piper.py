@@ -140,5 +140,5 @@ def create(settings: Settings) -> PiperTTS:
             paths[model.name.removesuffix(".onnx")] = model
     from voicechat.cpu_budget import cpu_budget
 
-    workers = cpu_budget(settings).synthesis_workers
+    workers = cpu_budget(settings).synthesis_workers or None
     return PiperTTS(paths, length_scale=settings.piper_length_scale, workers=workers)
