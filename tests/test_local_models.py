@@ -79,9 +79,8 @@ def test_a_curated_model_not_pulled_yet_says_how_to_pull_it(tmp_path: Path) -> N
 
 
 def test_the_cpu_budget_gives_the_llm_one_thread_on_small_machines() -> None:
-    assert split_cores(2) == split_cores(2, llm_threads=1, synthesis_workers=1)
-    assert (split_cores(2).llm_threads, split_cores(2).synthesis_workers) == (1, 1)
-    assert (split_cores(8).llm_threads, split_cores(8).synthesis_workers) == (4, 4)
+    assert split_cores(2) == CpuBudget(cores=2, llm_threads=1, synthesis_workers=2)
+    assert (split_cores(8).llm_threads, split_cores(8).synthesis_workers) == (4, 8)
     assert split_cores(2, llm_threads=2).llm_threads == 2
     assert split_cores(2, local_llm=False) == CpuBudget(cores=2, llm_threads=0, synthesis_workers=0)
     assert split_cores(2, local_llm=False, synthesis_workers=3).synthesis_workers == 3

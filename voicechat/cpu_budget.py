@@ -1,10 +1,11 @@
 """One budget for the cores that the local LLM and local speech synthesis share.
 
 llama.cpp's generation threads spin on their cores; Piper (onnxruntime) wants cores in bursts,
-one sentence at a time. On 2 cores a second generation thread halves the first's speed as
-soon as anything else runs (docs/local-llm.md has the measurement), so the default gives the
-LLM one thread on machines of up to 4 cores and half the cores above that; synthesis gets the
-rest, at least one worker.
+one sentence at a time. Measured on 2 cores with Piper speaking to 4 listeners
+(docs/local-llm.md): one generation thread and two Piper workers gave the lowest first audio and
+the most tokens/s; a second generation thread made both worse. So the default gives the LLM one
+thread on machines of up to 4 cores (half the cores above that, not measured), and lets Piper
+render as many sentences at once as there are cores.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def split_cores(
         threads = llm_threads
     else:
         threads = 1 if cores <= 4 else cores // 2
-    workers = synthesis_workers if synthesis_workers > 0 else max(1, cores - threads)
+    workers = synthesis_workers if synthesis_workers > 0 else cores
     return CpuBudget(cores=cores, llm_threads=threads, synthesis_workers=workers)
 
 
