@@ -87,7 +87,9 @@ async def test_stop_ends_the_generation_at_once(
     await client.until("stopped")
     await asyncio.sleep(0.05)
     decoded = await asyncio.to_thread(local.decode_calls)
-    assert decoded - at_stop <= 3  # the tokens in flight when stop came, no more
+    # Only the tokens made while the stop travelled (socket, session, turn): a few at ~100/s
+    # here, where a generation that went on would add the rest of its 400.
+    assert decoded - at_stop <= 25
     assert await asyncio.to_thread(local.busy_requests) == 0
     await asyncio.sleep(0.5)  # a window in which a running generation makes ~50 tokens here
     assert await asyncio.to_thread(local.decode_calls) == decoded

@@ -113,7 +113,11 @@ class LocalLLM:
         context_per_slot: int = 2048,
         sampling: Sampling | None = None,
     ) -> None:
-        import xllamacpp
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            message = "--llm local needs xllamacpp: pip install 'voicechat[local]'"
+            raise ConfigError(message) from exc
 
         if not model_path.is_file():
             raise ConfigError(f"no model file at {model_path}")
