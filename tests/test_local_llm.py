@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import ClientFactory, VoiceClient
@@ -133,6 +134,19 @@ async def test_the_answer_length_is_capped(voice_client: ClientFactory) -> None:
         assert 0 < len(events[-1]["data"]["text"].split()) <= 8
     finally:
         await capped.aclose()
+
+
+async def test_llama_cpps_own_listener_refuses_requests_without_its_key(local: LocalLLM) -> None:
+    assert local.listener_url.startswith("http://127.0.0.1:")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{local.listener_url}/v1/chat/completions",
+            json={"messages": chat("hi"), "max_tokens": 5},
+            headers={"Origin": "http://elsewhere.example"},
+        ) as response,
+    ):
+        assert response.status == 401
 
 
 def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:

@@ -147,6 +147,11 @@ class LocalLLM:
         self._closed = False
         self.timings: deque[Timings] = deque(maxlen=256)  # of the answers that ran to their end
 
+    @property
+    def listener_url(self) -> str:
+        """llama.cpp's own HTTP listener (loopback, behind a key nobody knows)."""
+        return str(self._server.listening_address)
+
     def decode_calls(self) -> int:
         """llama.cpp's count of ``llama_decode`` calls so far: it grows with every token
         generated (and every prompt batch), so it shows whether generation goes on."""
