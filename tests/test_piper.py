@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import array
+import asyncio
+import contextlib
+import threading
 
 import miniaudio
 import pytest
@@ -13,7 +16,7 @@ from voicechat.config import Settings
 from voicechat.errors import TTSFailed
 from voicechat.pipeline.audio import duration_s
 from voicechat.tts.base import PcmSpeaker, TTSBackend
-from voicechat.tts.piper import DEFAULT_VOICE, PiperTTS
+from voicechat.tts.piper import DEFAULT_VOICE, PiperTTS, packaged_voices
 from voicechat.tts.registry import create_tts
 
 pytestmark = pytest.mark.timeout(120)
@@ -98,3 +101,46 @@ async def test_a_turn_spoken_by_piper_is_one_playable_mp3(
     assert events[-1]["data"]["sentences"] == 2
     assert abs(len(samples) / piper.sample_rate - events[-1]["data"]["audio_ms"] / 1000) < 0.15
     assert rms(samples) > 1000
+
+
+class CountingPiper(PiperTTS):
+    """Piper that counts the sentences it renders at once."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(packaged_voices(), workers=workers)
+        self.running = self.most = 0
+        self.started = threading.Event()
+        self._count = threading.Lock()
+
+    def _render(self, text: str, voice_name: str, rate: int) -> bytes:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.started.set()
+        try:
+            return super()._render(text, voice_name, rate)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+async def test_piper_renders_no_more_sentences_at_once_than_its_workers() -> None:
+    tts = CountingPiper(workers=1)
+    await asyncio.gather(*(synthesize(tts, f"This is sentence number {i}.") for i in range(3)))
+    assert tts.most == 1
+    two = CountingPiper(workers=2)
+    await asyncio.gather(*(synthesize(two, f"This is sentence number {i}.") for i in range(4)))
+    assert two.most == 2
+
+
+async def test_a_stopped_sentence_keeps_its_worker_until_its_render_ends() -> None:
+    tts = CountingPiper(workers=1)
+    stopped = asyncio.ensure_future(
+        synthesize(tts, "A long sentence that is stopped mid-way. " * 4)
+    )
+    await asyncio.to_thread(tts.started.wait, 10)
+    stopped.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopped
+    await synthesize(tts, "The next one.")
+    assert tts.most == 1

@@ -1,5 +1,6 @@
 """Command line: ``serve`` runs the server; ``say`` speaks the answer to one prompt, ``chat``
-holds a spoken conversation, ``demo`` answers a sample prompt offline. ``say``, ``chat`` and
+holds a spoken conversation, ``demo`` answers a sample prompt offline; ``pull`` downloads a
+local model and ``models`` lists them. ``say``, ``chat`` and
 ``demo`` talk to a server at ``--url``, or start one in this process when none is given."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from voicechat.client.playback import Output, Recorder, Speaker, playback_backen
 from voicechat.config import Settings, add_arguments, load_settings
 from voicechat.errors import ConfigError, VoicechatError
 from voicechat.logs import configure_logging
+from voicechat.model_commands import add_commands, run_models, run_pull
 from voicechat.server.app import create_app
 from voicechat.server.collector import tune_collector
 from voicechat.server.keys import SESSIONS
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="answer a sample prompt offline, out loud or to a file")
     demo.add_argument("--prompt", default=DEMO_PROMPT)
     _client_arguments(demo, out="write the speech to this file instead of playing it")
+    add_commands(commands)
     return parser
 
 
@@ -73,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             tune_collector(app, app[SESSIONS])
             asyncio.run(serve(app, settings, announce=_listening(settings)))
             return 0
-        command = {"say": say, "chat": chat, "demo": demo}[args.command]
+        if args.command == "models":
+            return run_models(args)
+        command = {"say": say, "chat": chat, "demo": demo, "pull": run_pull}[args.command]
         return asyncio.run(command(args))
     except (ConfigError, ConnectionFailed, VoicechatError) as exc:
         print(f"voicechat: {exc}", file=sys.stderr)

@@ -32,13 +32,30 @@ def _opt(default: Any, help: str, *, secret: bool = False) -> Any:
 class Settings:
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8765, "port to listen on")
-    llm: str = _opt("auto", "LLM backend: openai, replay, or auto (openai when a key is set)")
+    llm: str = _opt(
+        "auto", "LLM backend: openai, local, replay, or auto (key or URL: openai; model: local)"
+    )
     llm_model: str = _opt("gpt-4o-mini", "model name for the openai backend")
     openai_api_key: str | None = _opt(None, "API key (also read from OPENAI_API_KEY)", secret=True)
     openai_base_url: str | None = _opt(None, "OpenAI-compatible base URL (Ollama, vLLM, ...)")
     llm_timeout: float = _opt(30.0, "seconds to wait for the LLM's response headers")
     llm_idle_timeout: float = _opt(30.0, "seconds without a streamed chunk before giving up")
     llm_retries: int = _opt(2, "LLM retries on 429/5xx/refused, only before the first token")
+    local_model: str | None = _opt(None, "GGUF file or model name for --llm local")
+    models_dir: Path | None = _opt(
+        None, "pulled models (default: $XDG_CACHE_HOME/voicechat/models)"
+    )
+    local_max_tokens: int = _opt(200, "local LLM: longest answer in tokens (~150 words)")
+    local_temperature: float = _opt(0.7, "local LLM: sampling temperature")
+    local_repeat_penalty: float = _opt(1.1, "local LLM: penalty on repeated tokens (1: off)")
+    local_dry_multiplier: float = _opt(0.8, "local LLM: DRY penalty on repeated phrases (0: off)")
+    local_slots: int = _opt(4, "local LLM: answers generated at once (batched)")
+    local_context: int = _opt(2048, "local LLM: context tokens per answer")
+    cpu_cores: int = _opt(
+        0, "cores the local LLM and synthesis share (0: all this process may use)"
+    )
+    llm_threads: int = _opt(0, "local LLM generation threads (0: from the CPU budget)")
+    synthesis_workers: int = _opt(0, "local syntheses at once (0: from the CPU budget)")
     system_prompt: str = _opt(SPEECH_SYSTEM_PROMPT, "system prompt sent with every turn")
     history_turns: int = _opt(10, "earlier exchanges a session sends along (0: no memory)")
     replay_dir: Path = _opt(REPO_ROOT / "samples" / "llm", "recordings for the replay backend")
@@ -127,15 +144,34 @@ class Settings:
             raise ConfigError("control_burst must be >= 1 when control_rate is set")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, got {self.log_format!r}")
-        if self.llm not in ("auto", "openai", "replay"):
-            raise ConfigError(f"llm must be auto, openai or replay, got {self.llm!r}")
+        if self.llm not in ("auto", "openai", "local", "replay"):
+            raise ConfigError(f"llm must be auto, openai, local or replay, got {self.llm!r}")
+        for name in ("cpu_cores", "llm_threads", "synthesis_workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        if self.local_max_tokens <= 0 or self.local_slots <= 0 or self.local_context < 256:
+            raise ConfigError("local_max_tokens and local_slots > 0; local_context >= 256")
+
+    @property
+    def model_cache(self) -> Path:
+        """Where ``voicechat pull`` puts models and ``--llm local`` finds them."""
+        from voicechat.llm.models import default_models_dir
+
+        return self.models_dir if self.models_dir is not None else default_models_dir()
 
     @property
     def llm_backend(self) -> str:
-        """The LLM backend in use: ``auto`` means openai with a key or base URL, else replay."""
+        """The LLM backend in use. ``auto``: openai with a key or base URL; else local when a
+        model was named or pulled; else replay."""
         if self.llm != "auto":
             return self.llm
-        return "openai" if (self.openai_api_key or self.openai_base_url) else "replay"
+        if self.openai_api_key or self.openai_base_url:
+            return "openai"
+        from voicechat.llm.models import pulled_models
+
+        if self.local_model or pulled_models(self.model_cache):
+            return "local"
+        return "replay"
 
 
 def _convert(name: str, kind: str, raw: str) -> Any:
@@ -180,6 +216,10 @@ def load_settings(
         if raw is not None and raw != "":
             values[f.name] = _convert(f.name, str(f.type), raw)
     values.update(overrides or {})
+    if values.get("models_dir") is None:
+        from voicechat.llm.models import default_models_dir
+
+        values["models_dir"] = default_models_dir(dict(env))
     return Settings(**values)
 
 

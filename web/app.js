@@ -26,6 +26,7 @@ const ui = {
   stop: $("stop"),
   voice: $("voice"),
   firstSound: $("first-sound"),
+  llm: $("llm"),
   unlock: $("unlock"),
   transcript: $("transcript"),
   audio: $("audio"),
@@ -120,6 +121,7 @@ function handle(message) {
   const { action, data } = message;
   if (action === "ready") {
     fillVoices(data.voices || []);
+    ui.llm.textContent = data.llm; // replay, local or openai: what answers (with --llm auto too)
     player.configure({ sampleRate: data.audio && data.audio.sample_rate });
     if (data.resumed) resumeSession(data.turn);
     else if (isUnfinished(turn)) cutOff(turn, "cut off: the connection was lost");

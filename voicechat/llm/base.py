@@ -44,6 +44,7 @@ def chunk_text(chunk: dict[str, Any]) -> str:
 
 # name → "module:factory", imported lazily.
 LLM_BACKENDS: Final[dict[str, str]] = {
+    "local": "voicechat.llm.local:create",
     "openai": "voicechat.llm.openai:create",
     "replay": "voicechat.llm.replay:create",
 }

@@ -96,7 +96,12 @@ def create_app(
 def _backends(llm: LLMBackend | None, tts: TTSBackend | None) -> Any:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        app[LLM] = llm or create_llm(settings.llm_backend, settings)
+        # A local model loads here (seconds), off the event loop.
+        app[LLM] = (
+            llm
+            if llm is not None
+            else await asyncio.to_thread(create_llm, settings.llm_backend, settings)
+        )
         # Piper loads its voice model here (about 0.5 s), off the event loop.
         app[TTS] = (
             tts if tts is not None else await asyncio.to_thread(create_tts, settings.tts, settings)

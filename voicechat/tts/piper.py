@@ -36,7 +36,15 @@ def packaged_voices() -> dict[str, Path]:
 class PiperTTS:
     name = "piper"
 
-    def __init__(self, voice_paths: dict[str, Path], *, length_scale: float | None = None) -> None:
+    def __init__(
+        self,
+        voice_paths: dict[str, Path],
+        *,
+        length_scale: float | None = None,
+        workers: int | None = None,
+    ) -> None:
+        """``workers``: sentences rendered at once (None: no bound), from the CPU budget
+        (:mod:`voicechat.cpu_budget`) that the local LLM shares."""
         from piper.config import SynthesisConfig
         from piper.voice import PiperVoice
 
@@ -51,6 +59,8 @@ class PiperTTS:
         # espeak-ng, which piper phonemizes with, keeps global state: one caller at a time.
         self._phonemize_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self.workers = workers
+        self._renders = asyncio.Semaphore(workers) if workers else None
         self.sample_rate: int = self._voice(self.voices()[0]).config.sample_rate
 
     def use_sample_rate(self, rate: int) -> None:
@@ -114,11 +124,28 @@ class PiperTTS:
 
     async def _in_thread(self, render: Callable[..., bytes], *args: Any) -> bytes:
         try:
-            return await asyncio.to_thread(render, *args)
+            return await self._run_render(render, *args)
         except TTSFailed:
             raise
         except Exception as exc:  # onnxruntime and espeak raise plain errors
             raise TTSFailed(f"piper failed: {exc}", backend=self.name) from exc
+
+    async def _run_render(self, render: Callable[..., bytes], *args: Any) -> bytes:
+        if self._renders is None:
+            return await asyncio.to_thread(render, *args)
+        renders = self._renders
+        await renders.acquire()
+        # The worker's place is given back when its thread is done, not when a stop cancels
+        # the wait: a render cannot be interrupted, and it holds a core until it ends.
+        work = asyncio.get_running_loop().run_in_executor(None, render, *args)
+
+        def give_back(done: asyncio.Future[bytes]) -> None:
+            renders.release()
+            if not done.cancelled():
+                done.exception()  # retrieved: a stopped sentence's failure is nobody's news
+
+        work.add_done_callback(give_back)
+        return await asyncio.shield(work)
 
     async def aclose(self) -> None:
         self._loaded.clear()
@@ -129,4 +156,7 @@ def create(settings: Settings) -> PiperTTS:
     if settings.piper_voices_dir is not None:
         for model in sorted(Path(settings.piper_voices_dir).glob("*.onnx")):
             paths[model.name.removesuffix(".onnx")] = model
-    return PiperTTS(paths, length_scale=settings.piper_length_scale)
+    from voicechat.cpu_budget import cpu_budget
+
+    workers = cpu_budget(settings).synthesis_workers or None
+    return PiperTTS(paths, length_scale=settings.piper_length_scale, workers=workers)
