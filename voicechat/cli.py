@@ -55,6 +55,9 @@ def _client_arguments(parser: argparse.ArgumentParser, *, out: str | None = None
     if out is not None:
         parser.add_argument("--out", type=Path, help=out)
     parser.add_argument(
+        "--text", action="store_true", help="text only: print the answer, synthesize nothing"
+    )
+    parser.add_argument(
         "--audio-backend",
         default=os.environ.get("VOICECHAT_AUDIO_BACKEND") or None,
         help="play through this miniaudio backend (pulseaudio, alsa, coreaudio, wasapi, ...; "
@@ -116,7 +119,9 @@ async def _connect(
             yield voice
         return
     recording = (
-        getattr(args, "out", None) is not None or playback_backends(args.audio_backend) is None
+        args.text
+        or getattr(args, "out", None) is not None
+        or playback_backends(args.audio_backend) is None
     )
     if recording and args.lead is None:
         # Written to a file, the answer need not be paced to real time.
@@ -136,7 +141,9 @@ async def _output(
 ) -> AsyncIterator[Output]:
     """A speaker when this machine can play and no file was asked for, else a recorder."""
     output: Output
-    if getattr(args, "out", None) is not None:
+    if args.text:
+        output = Recorder()  # nothing will come to it
+    elif getattr(args, "out", None) is not None:
         output = Recorder()
     elif (backends := playback_backends(args.audio_backend)) is None:
         view.note("no audio output device found: the speech goes to a file")
@@ -163,8 +170,8 @@ def _connected(view: TurnView, info: ServerInfo) -> None:
     view.note(f"connected: llm={info.llm} tts={info.tts} ({info.sample_rate} Hz mp3)")
 
 
-def _save(view: TurnView, output: Output, path: Path) -> None:
-    if not isinstance(output, Recorder):
+def _save(view: TurnView, output: Output, path: Path, *, text: bool = False) -> None:
+    if text or not isinstance(output, Recorder):
         return
     mp3 = output.take()
     if not mp3:
@@ -189,10 +196,15 @@ async def say(
         _connected(view, voice.info)
         async with _output(args, voice.info, view) as output:
             conversation = Conversation(
-                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+                voice,
+                output=output,
+                view=view,
+                terminal=terminal,
+                voice_name=args.voice,
+                audio=not args.text,
             )
             outcome = await conversation.ask(args.prompt)
-            _save(view, output, args.out or default_out)
+            _save(view, output, args.out or default_out, text=args.text)
     return 1 if outcome.ended == "failed" else 0
 
 
@@ -203,7 +215,12 @@ async def chat(args: argparse.Namespace) -> int:
         _connected(view, voice.info)
         async with _output(args, voice.info, view) as output:
             conversation = Conversation(
-                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+                voice,
+                output=output,
+                view=view,
+                terminal=terminal,
+                voice_name=args.voice,
+                audio=not args.text,
             )
             view.note("one prompt per line; end of input (Ctrl-D) quits")
             if terminal.is_tty:
@@ -219,7 +236,7 @@ async def chat(args: argparse.Namespace) -> int:
                     continue
                 turns += 1
                 outcome = await conversation.ask(line.strip(), echo=not terminal.is_tty)
-                _save(view, output, args.out_dir / f"chat-{turns}.mp3")
+                _save(view, output, args.out_dir / f"chat-{turns}.mp3", text=args.text)
                 if outcome.quit:
                     break
     return 0

@@ -98,9 +98,16 @@ class VoiceConnection:
                 raise ConnectionFailed(f"the connection to the server was lost: {exc}") from exc
 
     async def start(
-        self, prompt: str, *, voice: str | None = None, turn_id: str | None = None
+        self,
+        prompt: str,
+        *,
+        voice: str | None = None,
+        turn_id: str | None = None,
+        audio: bool = True,
     ) -> None:
         data: dict[str, Any] = {"prompt": prompt}
+        if not audio:
+            data["audio"] = False  # a text-only turn
         if voice is not None:
             data["voice"] = voice
         if turn_id is not None:

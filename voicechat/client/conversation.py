@@ -33,6 +33,8 @@ class TurnOutcome:
 
     @property
     def summary(self) -> str:
+        if self.ended == "done" and self.audio_ms == 0:
+            return f"done: {self.sentences} sentences, text only"
         if self.ended == "done":
             return f"done: {self.sentences} sentences, {self.audio_ms / 1000:.1f} s of audio"
         return self.ended
@@ -49,8 +51,10 @@ class Conversation:
         view: TurnView,
         terminal: Terminal | None = None,
         voice_name: str | None = None,
+        audio: bool = True,
     ) -> None:
         self._voice = voice
+        self._audio = audio  # False: text-only turns
         self._output = output
         self._view = view
         self._terminal = terminal if terminal is not None and terminal.is_tty else None
@@ -69,7 +73,9 @@ class Conversation:
         self._reported = self._current = -1
         self._view.asked(prompt if echo else None)
         started = time.perf_counter()
-        await self._voice.start(prompt, voice=self._voice_name, turn_id=turn)
+        await self._voice.start(
+            prompt, voice=self._voice_name, turn_id=turn, audio=self._audio
+        )
         keys = self._terminal.keys() if self._terminal else contextlib.nullcontext()
         try:
             with keys:

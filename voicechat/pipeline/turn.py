@@ -63,6 +63,7 @@ class TurnOptions:
     end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
     lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
+    audio: bool = True  # False: text only, the chunks are sent as `sentence`s, nothing is synthesized
 
 
 def _start(group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str) -> None:
@@ -146,7 +147,10 @@ class Turn:
         return [text for _, text in self._sentence_starts]
 
     def heard(self) -> str:
-        """The sentences the listener has started to hear, by the playback clock."""
+        """The sentences the listener has started to hear, by the playback clock (of a
+        text-only turn: every sentence sent, as nothing plays)."""
+        if not self._options.audio:
+            return " ".join(self.spoken)
         position = self.clock.position()
         return " ".join(text for start, text in self._sentence_starts if start < position)
 
@@ -173,9 +177,12 @@ class Turn:
         try:
             async with asyncio.TaskGroup() as group:
                 _start(group, self._read_llm(chunks), f"turn {self.id} llm")
-                synthesize = self._synthesize_ahead(chunks, ready, slots, group)
-                _start(group, synthesize, f"turn {self.id} tts")
-                _start(group, self._send_sentences(ready, slots), f"turn {self.id} send")
+                if not self._options.audio:
+                    _start(group, self._send_texts(chunks), f"turn {self.id} send")
+                else:
+                    synthesize = self._synthesize_ahead(chunks, ready, slots, group)
+                    _start(group, synthesize, f"turn {self.id} tts")
+                    _start(group, self._send_sentences(ready, slots), f"turn {self.id} send")
         except* _EndTurn:
             pass  # the failure was reported; the turn ends with `done` for what was spoken
         except* _Abandoned:
@@ -270,6 +277,16 @@ class Turn:
                         raise TTSFailed(message, backend=self._tts.name) from exc
                     for frame in split_frames(piece, max_ms=self._options.frame_ms):
                         yield frame
+
+    async def _send_texts(self, chunks: asyncio.Queue[str | None]) -> None:
+        """Text only: each chunk goes out as its `sentence`, held while paused; the TTS is
+        never asked for anything."""
+        index = 0
+        while (text := await chunks.get()) is not _END:
+            if not await self._send(protocol.sentence_event(self.id, index, text), True):
+                raise _Abandoned
+            self._sentence_starts.append((0.0, text))
+            index += 1
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore

@@ -70,6 +70,8 @@ async def _speak(request: web.Request) -> web.StreamResponse:
     settings = app[SETTINGS]
     try:
         start = await _read_start(request, max_prompt_chars=settings.max_prompt_chars)
+        if not start.audio:
+            raise BadRequest('this route always speaks; for text only, use /ws with "audio": false')
         voice = start.voice or settings.voice
         if voice is not None and voice not in app[TTS].voices():
             raise BadRequest(f"unknown voice {voice!r}; voices: {', '.join(app[TTS].voices())}")

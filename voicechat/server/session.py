@@ -241,7 +241,7 @@ class Session:
             llm=self._llm,
             tts=speakers,
             send=lambda message, hold: self._send_of(turn, speakers, message, hold),
-            options=turn_options(self._config, voice),
+            options=turn_options(self._config, voice, audio=start.audio),
         )
         self._turn = turn
         self._unrecorded = (turn, start.prompt)
@@ -342,10 +342,14 @@ class Session:
             await self._outbox.close_socket(code=code, reason=reason)
 
 
-def turn_options(config: SessionConfig, voice: str | None) -> TurnOptions:
-    """The options of a turn in ``voice`` (shared by every wire protocol)."""
+def turn_options(
+    config: SessionConfig, voice: str | None, *, audio: bool = True
+) -> TurnOptions:
+    """The options of a turn in ``voice`` (shared by every wire protocol); ``audio=False``:
+    a text-only turn."""
     return TurnOptions(
         voice=voice,
+        audio=audio,
         lookahead=config.lookahead,
         first_clause_chars=config.first_clause_chars,
         max_chunk_chars=config.max_chunk_chars,
