@@ -73,9 +73,7 @@ class Conversation:
         self._reported = self._current = -1
         self._view.asked(prompt if echo else None)
         started = time.perf_counter()
-        await self._voice.start(
-            prompt, voice=self._voice_name, turn_id=turn, audio=self._audio
-        )
+        await self._voice.start(prompt, voice=self._voice_name, turn_id=turn, audio=self._audio)
         keys = self._terminal.keys() if self._terminal else contextlib.nullcontext()
         try:
             with keys:

@@ -63,7 +63,7 @@ class TurnOptions:
     end_turn_on_tts_failure: bool = False  # else report the sentence and go on with the next
     lead: float = 2.0  # seconds of audio sent ahead of the listener at most (0: no pacing)
     frame_ms: int = 500  # longest audio frame; long sentences are cut at MP3 frame boundaries
-    audio: bool = True  # False: text only, the chunks are sent as `sentence`s, nothing is synthesized
+    audio: bool = True  # False: text only, chunks go out as `sentence`s, nothing is synthesized
 
 
 def _start(group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str) -> None:

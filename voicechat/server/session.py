@@ -342,9 +342,7 @@ class Session:
             await self._outbox.close_socket(code=code, reason=reason)
 
 
-def turn_options(
-    config: SessionConfig, voice: str | None, *, audio: bool = True
-) -> TurnOptions:
+def turn_options(config: SessionConfig, voice: str | None, *, audio: bool = True) -> TurnOptions:
     """The options of a turn in ``voice`` (shared by every wire protocol); ``audio=False``:
     a text-only turn."""
     return TurnOptions(
