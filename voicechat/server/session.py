@@ -28,7 +28,7 @@ from voicechat.server.limits import TokenBucket
 from voicechat.server.metrics import SessionMetrics
 from voicechat.server.outbox import Outbox
 from voicechat.tts.base import TTSBackend
-from voicechat.tts.speaker import Announcer, TurnSpeakers
+from voicechat.tts.speaker import Announcer, TurnSpeakers, voices_by_backend
 
 log = logging.getLogger("voicechat.session")
 
@@ -121,7 +121,10 @@ class Session:
             voices=self._tts.voices(),
         )
         ready["data"].update(
-            resume=self.token, resume_window=self._config.resume_window, resumed=resumed
+            backends=voices_by_backend(self._tts),
+            resume=self.token,
+            resume_window=self._config.resume_window,
+            resumed=resumed,
         )
         if resumed:
             turn = self._live_turn()
