@@ -301,6 +301,7 @@ export class VoiceChat {
       llm: data.llm,
       tts: data.tts,
       voices: data.voices || [],
+      backends: data.backends,
       sampleRate: data.audio ? data.audio.sample_rate : null,
       resumed: Boolean(data.resumed),
     };

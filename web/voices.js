@@ -43,12 +43,21 @@ export function fillVoices(select, server, speaking) {
   select.value = ownerOf(backends, wanted) === speaking ? wanted : "";
 }
 
-/** The line beside the picker: who speaks, in which voice, and why (after a switch). */
+/** The line beside the picker: who speaks, in which voice, and why (after a switch). A voice
+ * picks the backend that owns it, unless that one comes before the speaking one in the chain
+ * (it is cooling down after a failure): then the speaking one goes on in its own voice. */
 export function speakingText(chat, voiceOff, voice, reason) {
   if (voiceOff) return "voice off: answers come as text only";
   if (chat.server === null) return "";
-  const owner = voice ? ownerOf(backendsOf(chat.server), voice) : null;
-  const who = owner === chat.tts ? `${chat.tts} speaks in ${voice}` : `${chat.tts} speaks in its default voice`;
+  const backends = backendsOf(chat.server);
+  const order = Object.keys(backends);
+  const owner = voice ? ownerOf(backends, voice) : null;
+  let who = `${chat.tts} speaks in its default voice`;
+  if (owner === chat.tts || (owner !== null && order.indexOf(owner) > order.indexOf(chat.tts))) {
+    who = `${owner} speaks in ${voice}`;
+  } else if (owner !== null) {
+    who += `: ${voice} is ${owner}'s, and ${owner} cannot speak now`;
+  }
   return reason ? `${who} (${reason})` : who;
 }
 
