@@ -69,7 +69,8 @@ def declared_members(d_ts: str, class_name: str) -> set[str]:
 EXPORTS_JS = """
 const module = await import(process.argv[1]);
 const proto = module.VoiceChat.prototype;
-const members = Object.getOwnPropertyNames(proto).filter((n) => n !== "constructor" && !n.startsWith("_"));
+const members = Object.getOwnPropertyNames(proto)
+  .filter((n) => n !== "constructor" && !n.startsWith("_"));
 console.log(JSON.stringify({ exports: Object.keys(module).sort(), members: members.sort() }));
 """
 

@@ -60,9 +60,12 @@ def websocket_url(url: str) -> str:
 class VoiceConnection:
     """One session with a voicechat server."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, info: ServerInfo) -> None:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, info: ServerInfo, ready: dict[str, Any]
+    ) -> None:
         self._ws = ws
         self.info = info
+        self.ready = ready  # the `ready` message, as it came
         self._send_lock = asyncio.Lock()
 
     @staticmethod
@@ -83,7 +86,7 @@ class VoiceConnection:
                     info = ServerInfo.from_ready(ready)
                 except (TypeError, ValueError, KeyError, TimeoutError) as exc:
                     raise ConnectionFailed(f"{target} did not say `ready`: {exc!r}") from exc
-                yield VoiceConnection(ws, info)
+                yield VoiceConnection(ws, info, ready)
 
     async def send(self, action: str, data: Any = None, **meta: Any) -> None:
         message: dict[str, Any] = {"action": action, **meta}
@@ -125,6 +128,13 @@ class VoiceConnection:
 
     async def played(self, turn: str, seq: int) -> None:
         await self.send("played", turn=turn, seq=seq)
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed
+
+    async def close(self) -> None:
+        await self._ws.close()
 
     async def receive(self) -> dict[str, Any] | None:
         """The next server event, or None once the socket is closed."""
