@@ -18,9 +18,11 @@ import miniaudio
 from aiohttp import web
 
 from voicechat.client.audio_file import save_audio
-from voicechat.client.connection import ConnectionFailed, ServerInfo, VoiceConnection
+from voicechat.client.chat import Chat, connect
+from voicechat.client.connection import ConnectionFailed
 from voicechat.client.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
 from voicechat.client.conversation import Conversation
+from voicechat.client.events import Ready
 from voicechat.client.local_server import local_server
 from voicechat.client.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.config import Settings, add_arguments, load_settings
@@ -112,11 +114,11 @@ def _listening(settings: Settings) -> Callable[[str], None]:
 @asynccontextmanager
 async def _connect(
     args: argparse.Namespace, *, overrides: dict[str, Any] | None = None
-) -> AsyncIterator[VoiceConnection]:
+) -> AsyncIterator[Chat]:
     if args.url:
         token = args.token or os.environ.get("VOICECHAT_TOKEN") or None
-        async with VoiceConnection.open(args.url, token=token) as voice:
-            yield voice
+        async with connect(args.url, token=token) as chat:
+            yield chat
         return
     recording = (
         args.text
@@ -130,15 +132,13 @@ async def _connect(
     _configure_logging(settings, quiet=True)
     async with (
         local_server(settings) as url,
-        VoiceConnection.open(url, token=settings.token) as voice,
+        connect(url, token=settings.token) as chat,
     ):
-        yield voice
+        yield chat
 
 
 @asynccontextmanager
-async def _output(
-    args: argparse.Namespace, info: ServerInfo, view: TurnView
-) -> AsyncIterator[Output]:
+async def _output(args: argparse.Namespace, info: Ready, view: TurnView) -> AsyncIterator[Output]:
     """A speaker when this machine can play and no file was asked for, else a recorder."""
     output: Output
     if args.text:
@@ -166,7 +166,7 @@ def _view() -> TurnView:
     return LiveView() if live else PlainView()
 
 
-def _connected(view: TurnView, info: ServerInfo) -> None:
+def _connected(view: TurnView, info: Ready) -> None:
     view.note(f"connected: llm={info.llm} tts={info.tts} ({info.sample_rate} Hz mp3)")
 
 

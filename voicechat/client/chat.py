@@ -35,7 +35,6 @@ from voicechat.client.events import (
     Reconnected,
     Stopped,
     parse_event,
-    parse_ready,
 )
 
 BACKOFF_S = 0.25  # the first reconnect waits up to this; each next one up to twice as long
@@ -98,7 +97,7 @@ class Chat:
         voice = await stack.enter_async_context(VoiceConnection.open(url, token=self._token))
         await self._stack.aclose()
         self._stack, self._voice = stack, voice
-        self.info = parse_ready(voice.ready)
+        self.info = voice.info
         self._resume = voice.ready["data"].get("resume")
         return self.info
 
