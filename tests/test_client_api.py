@@ -5,7 +5,9 @@ and a turn that goes on after the connection drops."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from aiohttp import web
 
 import voicechat
 from tests import conftest
-from tests.conftest import EVENT_TIMEOUT, ScriptedLLM, TrackingTTS
+from tests.conftest import CLEAN_ENV, EVENT_TIMEOUT, ScriptedLLM, TrackingTTS
 from voicechat.client import (
     Audio,
     Chat,
@@ -180,3 +182,24 @@ async def test_a_turn_the_server_could_not_keep_fails_with_turn_lost(serve: Serv
                         app[SOCKETS][0].abort()
         llm.release.set()
         assert isinstance((await collect(chat, "again"))[-1], Done)  # a new session works
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "clients.md"
+
+
+def docs_script() -> str:
+    """The script of docs/clients.md that speaks an answer into a file."""
+    text = DOCS.read_text().split("**A script that speaks an answer into a file**", 1)[1]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_docs_script_speaks_the_answer_into_a_file(serve: Serve, tmp_path: Path) -> None:
+    script = docs_script()
+    assert len(script.strip().splitlines()) <= 12
+    url, _ = await serve(ScriptedLLM(SENTENCES))
+    (tmp_path / "speak.py").write_text(script.replace("ws://127.0.0.1:8765/ws", url))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "speak.py", cwd=tmp_path, env=CLEAN_ENV
+    )
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+    assert (tmp_path / "answer.mp3").read_bytes() == tone_mp3(SENTENCES)
