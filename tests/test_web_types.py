@@ -93,3 +93,19 @@ def test_the_declarations_name_what_the_module_exports() -> None:
     assert set(found["members"]) <= members
     methods = set(re.findall(r"^  (\w+)[(<]", d_ts.split("export class VoiceChat {")[1], re.M))
     assert methods - {"constructor"} <= set(found["members"])
+
+
+def test_the_hooks_declarations_name_what_it_exports() -> None:
+    require_tools()  # the hook imports react, from web/node_modules
+    hook = WEB / "react" / "useVoiceChat.js"
+    script = "const m = await import(process.argv[1]); console.log(JSON.stringify(Object.keys(m)));"
+    result = subprocess.run(
+        [NODE, "--input-type=module", "-e", script, hook.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    d_ts = (WEB / "react" / "useVoiceChat.d.ts").read_text()
+    declared = set(re.findall(r"^export function (\w+)", d_ts, re.MULTILINE))
+    assert set(json.loads(result.stdout)) == declared == {"useVoiceChat"}
