@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo serve test bench bench-pipecat-venv lint clean
+.PHONY: install browser web-deps demo serve test bench bench-pipecat-venv lint clean
 
 install: $(STAMP)
 
@@ -29,13 +29,23 @@ browser: install
 	else echo "apt-get install chromium failed (see $(VENV)/chromium-install.log)" \
 	    | tee $(VENV)/.chromium-install-failed; fi
 
+# What the tests of web/ need from npm (typescript, esbuild, react, react-dom: web/package.json's
+# devDependencies, pinned by web/package-lock.json). The page itself needs none of it.
+WEB_STAMP := web/node_modules/.installed
+
+web-deps: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
 demo: install
 	$(BIN)/python -m voicechat demo
 
 serve: install
 	$(BIN)/python -m voicechat serve
 
-test: install browser
+test: install browser web-deps
 	$(BIN)/python -m pytest -q
 
 # The benchmarks (README, "Benchmarks"). Pipecat gets its own venv: it is never part of make test.
@@ -55,4 +65,4 @@ bench: install $(PIPECAT_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(PIPECAT_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(PIPECAT_VENV) .pytest_cache build *.egg-info web/node_modules

@@ -289,3 +289,16 @@ async def test_q_quits_a_chat_playing_aloud_and_restores_the_terminal(
     assert llm.closed == 1 and not llm.release.is_set()
     assert "playing through Null" in cli.output
     assert not (tmp_path / "out").exists()
+
+
+async def test_say_text_prints_the_answer_and_writes_no_audio(serve: Serve, tmp_path: Path) -> None:
+    url, _ = await serve(ScriptedLLM(SENTENCES))
+    code, stdout, stderr = await run_cli("say", "--url", url, "--text", "go", cwd=tmp_path)
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert [line for line in lines if line.startswith("  [")] == [
+        f"  [{i}] {s.strip()}" for i, s in enumerate(SENTENCES)
+    ]
+    assert "done: 4 sentences, text only" in lines
+    assert not any("first audio" in line for line in lines)
+    assert os.listdir(tmp_path) == []  # no file: nothing was synthesized

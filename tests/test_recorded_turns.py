@@ -176,6 +176,10 @@ async def test_a_healthy_chain_says_edge_in_ready_and_sends_no_backend_event(
     client = VoiceClient(await http.ws_connect("/ws"))
     ready = (await client.next_event())["data"]
     assert ready["tts"] == "edge" and "tone-high" in ready["voices"]
+    # Whose voice each voice is, in the chain's order (the page shows the speaker's voices).
+    assert list(ready["backends"]) == ["edge", "tone"]
+    assert ready["backends"]["tone"] == ToneTTS().voices()
+    assert set(ready["voices"]) == {v for vs in ready["backends"].values() for v in vs}
     assert "backend" not in actions(await client.turn(CAPITAL))
     health = await (await http.get("/healthz")).json()
     assert health["tts"] == "edge,tone"

@@ -18,9 +18,11 @@ from typing import Any
 import miniaudio
 
 from voicechat.client.audio_file import save_audio
-from voicechat.client.connection import ConnectionFailed, ServerInfo, VoiceConnection
+from voicechat.client.chat import Chat, connect
+from voicechat.client.connection import ConnectionFailed
 from voicechat.client.console import KEYS_HELP, LiveView, PlainView, Terminal, TurnView
 from voicechat.client.conversation import Conversation
+from voicechat.client.events import Ready
 from voicechat.client.local_server import local_server
 from voicechat.client.playback import Output, Recorder, Speaker, playback_backends
 from voicechat.config import Settings, add_arguments, load_settings
@@ -57,6 +59,9 @@ def _client_arguments(parser: argparse.ArgumentParser, *, out: str | None = None
     parser.add_argument("--url", help="server to talk to (ws://host:port/ws); default: in-process")
     if out is not None:
         parser.add_argument("--out", type=Path, help=out)
+    parser.add_argument(
+        "--text", action="store_true", help="text only: print the answer, synthesize nothing"
+    )
     parser.add_argument(
         "--audio-backend",
         default=os.environ.get("VOICECHAT_AUDIO_BACKEND") or None,
@@ -108,14 +113,16 @@ def _listening(settings: Settings) -> Callable[[], None]:
 @asynccontextmanager
 async def _connect(
     args: argparse.Namespace, *, overrides: dict[str, Any] | None = None
-) -> AsyncIterator[VoiceConnection]:
+) -> AsyncIterator[Chat]:
     if args.url:
         token = args.token or os.environ.get("VOICECHAT_TOKEN") or None
-        async with VoiceConnection.open(args.url, token=token) as voice:
-            yield voice
+        async with connect(args.url, token=token) as chat:
+            yield chat
         return
     recording = (
-        getattr(args, "out", None) is not None or playback_backends(args.audio_backend) is None
+        args.text
+        or getattr(args, "out", None) is not None
+        or playback_backends(args.audio_backend) is None
     )
     if recording and args.lead is None:
         # Written to a file, the answer need not be paced to real time.
@@ -124,18 +131,18 @@ async def _connect(
     _configure_logging(settings, quiet=True)
     async with (
         local_server(settings) as url,
-        VoiceConnection.open(url, token=settings.token) as voice,
+        connect(url, token=settings.token) as chat,
     ):
-        yield voice
+        yield chat
 
 
 @asynccontextmanager
-async def _output(
-    args: argparse.Namespace, info: ServerInfo, view: TurnView
-) -> AsyncIterator[Output]:
+async def _output(args: argparse.Namespace, info: Ready, view: TurnView) -> AsyncIterator[Output]:
     """A speaker when this machine can play and no file was asked for, else a recorder."""
     output: Output
-    if getattr(args, "out", None) is not None:
+    if args.text:
+        output = Recorder()  # nothing will come to it
+    elif getattr(args, "out", None) is not None:
         output = Recorder()
     elif (backends := playback_backends(args.audio_backend)) is None:
         view.note("no audio output device found: the speech goes to a file")
@@ -158,12 +165,12 @@ def _view() -> TurnView:
     return LiveView() if live else PlainView()
 
 
-def _connected(view: TurnView, info: ServerInfo) -> None:
+def _connected(view: TurnView, info: Ready) -> None:
     view.note(f"connected: llm={info.llm} tts={info.tts} ({info.sample_rate} Hz mp3)")
 
 
-def _save(view: TurnView, output: Output, path: Path) -> None:
-    if not isinstance(output, Recorder):
+def _save(view: TurnView, output: Output, path: Path, *, text: bool = False) -> None:
+    if text or not isinstance(output, Recorder):
         return
     mp3 = output.take()
     if not mp3:
@@ -188,10 +195,15 @@ async def say(
         _connected(view, voice.info)
         async with _output(args, voice.info, view) as output:
             conversation = Conversation(
-                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+                voice,
+                output=output,
+                view=view,
+                terminal=terminal,
+                voice_name=args.voice,
+                audio=not args.text,
             )
             outcome = await conversation.ask(args.prompt)
-            _save(view, output, args.out or default_out)
+            _save(view, output, args.out or default_out, text=args.text)
     return 1 if outcome.ended == "failed" else 0
 
 
@@ -202,7 +214,12 @@ async def chat(args: argparse.Namespace) -> int:
         _connected(view, voice.info)
         async with _output(args, voice.info, view) as output:
             conversation = Conversation(
-                voice, output=output, view=view, terminal=terminal, voice_name=args.voice
+                voice,
+                output=output,
+                view=view,
+                terminal=terminal,
+                voice_name=args.voice,
+                audio=not args.text,
             )
             view.note("one prompt per line; end of input (Ctrl-D) quits")
             if terminal.is_tty:
@@ -218,7 +235,7 @@ async def chat(args: argparse.Namespace) -> int:
                     continue
                 turns += 1
                 outcome = await conversation.ask(line.strip(), echo=not terminal.is_tty)
-                _save(view, output, args.out_dir / f"chat-{turns}.mp3")
+                _save(view, output, args.out_dir / f"chat-{turns}.mp3", text=args.text)
                 if outcome.quit:
                     break
     return 0

@@ -26,6 +26,7 @@ class Start:
     prompt: str
     voice: str | None = None
     turn_id: str | None = None
+    audio: bool = True  # False: a text-only turn (`text`, `sentence`, `done`; no synthesis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,10 @@ def _parse_start(data: Any, *, max_prompt_chars: int) -> Start:
         raise TooLarge(f"prompt has {len(prompt)} characters; the limit is {max_prompt_chars}")
     voice = _optional_str(data, "voice", MAX_VOICE_CHARS)
     turn_id = _optional_str(data, "id", MAX_TURN_ID_CHARS)
-    return Start(prompt=prompt, voice=voice, turn_id=turn_id)
+    audio = data.get("audio", True)
+    if not isinstance(audio, bool):
+        raise BadRequest('"data.audio" must be true or false')
+    return Start(prompt=prompt, voice=voice, turn_id=turn_id, audio=audio)
 
 
 def _parse_played(obj: dict[str, Any]) -> Played:

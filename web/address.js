@@ -1,6 +1,6 @@
-// Where the page connects: `/ws` on the host that served it, with the server's shared secret
-// when it has one. A browser cannot set headers on a WebSocket, so the secret travels in the
-// URL: the page is opened as `/?token=SECRET` and passes it on as `/ws?token=SECRET`.
+// The server's shared secret, when it has one. A browser cannot set headers on a WebSocket, so
+// the secret travels in the URL: the page is opened as `/?token=SECRET` and VoiceChat passes it
+// on as `/ws?token=SECRET`.
 //
 // The token is taken out of the address bar at once (kept in sessionStorage, so a reload in
 // this tab still has it): it is then not shown, not copied along with the link, and not sent
@@ -33,13 +33,4 @@ export function takeToken() {
   address.searchParams.delete("token");
   history.replaceState(history.state, "", address);
   return token;
-}
-
-/** The URL of one connection attempt; `query` holds the resume parameters, if any. */
-export function socketUrl(token, query = {}) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const params = new URLSearchParams(query);
-  if (token) params.set("token", token);
-  const search = params.toString();
-  return `${scheme}//${location.host}/ws${search ? `?${search}` : ""}`;
 }

@@ -22,7 +22,7 @@ export class Connection {
   /**
    * `url()` gives the URL of each attempt (it may change between attempts: resume tokens).
    * onstatus({state, attempt, delayMs, retryAt, reason}); state: connecting | connected |
-   * reconnecting; reason (while reconnecting): dropped | unreachable | refused | null (probing).
+   * reconnecting | closed; reason (while reconnecting): dropped | unreachable | refused | null (probing).
    */
   constructor(url, { healthUrl = null, onmessage = noop, onstatus = noop, ondrop = noop } = {}) {
     this.url = url;
@@ -35,11 +35,13 @@ export class Connection {
     this.timer = null;
     this.ready = false;
     this.status = null;
+    this.closed = false; // close() was called: no more attempts
   }
 
   connect() {
     clearTimeout(this.timer);
     this.timer = null;
+    this.closed = false;
     if (this.ws !== null) return;
     const ws = new WebSocket(this.url());
     this.ws = ws;
@@ -70,6 +72,7 @@ export class Connection {
       const wasReady = this.ready;
       this.ready = false;
       this.ondrop(wasReady);
+      if (this.closed) return;
       this.scheduleReconnect(opened ? "dropped" : null);
       if (!opened) this.probe();
     });
@@ -106,7 +109,19 @@ export class Connection {
 
   /** Try now instead of waiting out the backoff (the user asked, or the network came back). */
   retryNow() {
-    if (this.ws === null) this.connect();
+    if (this.ws === null && !this.closed) this.connect();
+  }
+
+  /** Close the socket and make no more attempts. */
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (ws !== null) ws.close(1000, "closed by the client");
+    this.report({ state: "closed", attempt: this.attempt });
   }
 
   get isReady() {

@@ -1,6 +1,6 @@
 // The transcript: one entry per turn with the prompt, the spoken sentences (the one being heard
 // is highlighted, those already heard are plain, those still to come are dimmed), a line of
-// facts (first sound, audio length, how it ended) and the LLM's raw text, folded away.
+// facts (audio length, how it ended) and the LLM's raw text, folded away.
 
 const MAX_TURNS = 50;
 
@@ -34,23 +34,15 @@ export class TurnView {
     this.meta = element("p", "meta", "waiting for the answer…");
     this.caption = element("div", "caption");
     const details = element("details", "captions");
-    details.append(element("summary", "", "text"), this.caption);
+    details.append(element("summary", "", "the LLM's raw text, as streamed"), this.caption);
     this.root.append(element("p", "you", prompt), this.answer, this.meta, details);
     this.sentences = new Map(); // index → span
     this.current = null;
   }
 
-  appendText(delta) {
-    this.caption.textContent += delta;
-  }
-
-  get captionLength() {
-    return this.caption.textContent.length;
-  }
-
-  /** Back to the first `length` characters (a resumed turn sends what came after again). */
-  truncateCaption(length) {
-    this.caption.textContent = this.caption.textContent.slice(0, length);
+  /** The LLM's text so far (after a resume, shorter: the rest comes again). */
+  setCaption(text) {
+    this.caption.textContent = text;
   }
 
   addSentence(index, text) {

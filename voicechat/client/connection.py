@@ -1,9 +1,9 @@
-"""The client side of the WebSocket protocol, for the CLI and anyone scripting voicechat
-(``local_server`` is in :mod:`voicechat.client.local_server`).
+"""One WebSocket to a voicechat server, raw messages in and out: what :mod:`.chat` (the client
+API, with its reconnects and typed events) is built on.
 
-    async with local_server(settings) as url, VoiceConnection.open(url) as voice:
+    async with VoiceConnection.open(url) as voice:
         await voice.start("Hello", turn_id="a")
-        while (event := await voice.receive()) is not None: ...
+        while (message := await voice.receive()) is not None: ...
 
 One reader (whoever calls :meth:`VoiceConnection.receive`), one writer (:meth:`send`, locked).
 """
@@ -14,35 +14,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from voicechat.client.events import Ready, parse_ready
+
 READY_TIMEOUT = 30.0  # seconds for the server's `ready` after connecting
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What the server said in ``ready``."""
-
-    session: str
-    llm: str
-    tts: str
-    sample_rate: int
-    voices: tuple[str, ...]
-
-    @classmethod
-    def from_ready(cls, event: dict[str, Any]) -> ServerInfo:
-        data = event["data"]
-        return cls(
-            session=data["session"],
-            llm=data["llm"],
-            tts=data["tts"],
-            sample_rate=int(data["audio"]["sample_rate"]),
-            voices=tuple(data["voices"]),
-        )
 
 
 class ConnectionFailed(Exception):
@@ -60,9 +39,12 @@ def websocket_url(url: str) -> str:
 class VoiceConnection:
     """One session with a voicechat server."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, info: ServerInfo) -> None:
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, info: Ready, ready: dict[str, Any]
+    ) -> None:
         self._ws = ws
         self.info = info
+        self.ready = ready  # the `ready` message, as it came
         self._send_lock = asyncio.Lock()
 
     @staticmethod
@@ -80,10 +62,10 @@ class VoiceConnection:
             async with ws:
                 try:
                     ready = await ws.receive_json(timeout=READY_TIMEOUT)
-                    info = ServerInfo.from_ready(ready)
+                    info = parse_ready(ready)
                 except (TypeError, ValueError, KeyError, TimeoutError) as exc:
                     raise ConnectionFailed(f"{target} did not say `ready`: {exc!r}") from exc
-                yield VoiceConnection(ws, info)
+                yield VoiceConnection(ws, info, ready)
 
     async def send(self, action: str, data: Any = None, **meta: Any) -> None:
         message: dict[str, Any] = {"action": action, **meta}
@@ -98,9 +80,16 @@ class VoiceConnection:
                 raise ConnectionFailed(f"the connection to the server was lost: {exc}") from exc
 
     async def start(
-        self, prompt: str, *, voice: str | None = None, turn_id: str | None = None
+        self,
+        prompt: str,
+        *,
+        voice: str | None = None,
+        turn_id: str | None = None,
+        audio: bool = True,
     ) -> None:
         data: dict[str, Any] = {"prompt": prompt}
+        if not audio:
+            data["audio"] = False  # a text-only turn
         if voice is not None:
             data["voice"] = voice
         if turn_id is not None:
@@ -118,6 +107,13 @@ class VoiceConnection:
 
     async def played(self, turn: str, seq: int) -> None:
         await self.send("played", turn=turn, seq=seq)
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed
+
+    async def close(self) -> None:
+        await self._ws.close()
 
     async def receive(self) -> dict[str, Any] | None:
         """The next server event, or None once the socket is closed."""

@@ -1,22 +1,23 @@
-"""A conversation from the terminal over one WebSocket session: ask, listen, repeat.
+"""A conversation from the terminal over one session of the client API (:mod:`.chat`): ask,
+listen, repeat.
 
-During a turn three things run in one ``TaskGroup``: the event loop of the socket (this
-module's :meth:`Conversation._listen`), the keys (space, s, q) and, when the output plays,
-the playback follower that marks the sentence being heard and reports ``played``.
+During a turn three things run in one ``TaskGroup``: the turn's events (``Chat.say``, read by
+:meth:`Conversation._listen`), the keys (space, s, q) and, when the output plays, the playback
+follower that marks the sentence being heard and reports ``played``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from voicechat.client.connection import ConnectionFailed, VoiceConnection
+from voicechat.client.chat import Chat
+from voicechat.client.connection import ConnectionFailed
 from voicechat.client.console import Terminal, TurnView
+from voicechat.client.events import Audio, Done, Error, Reconnected, Sentence, Stopped
 from voicechat.client.playback import Output
 
 PLAYED_EVERY = 4  # frames between two `played` reports
@@ -33,6 +34,8 @@ class TurnOutcome:
 
     @property
     def summary(self) -> str:
+        if self.ended == "done" and self.audio_ms == 0:
+            return f"done: {self.sentences} sentences, text only"
         if self.ended == "done":
             return f"done: {self.sentences} sentences, {self.audio_ms / 1000:.1f} s of audio"
         return self.ended
@@ -43,14 +46,16 @@ class Conversation:
 
     def __init__(
         self,
-        voice: VoiceConnection,
+        voice: Chat,
         *,
         output: Output,
         view: TurnView,
         terminal: Terminal | None = None,
         voice_name: str | None = None,
+        audio: bool = True,
     ) -> None:
         self._voice = voice
+        self._audio = audio  # False: text-only turns
         self._output = output
         self._view = view
         self._terminal = terminal if terminal is not None and terminal.is_tty else None
@@ -69,11 +74,10 @@ class Conversation:
         self._reported = self._current = -1
         self._view.asked(prompt if echo else None)
         started = time.perf_counter()
-        await self._voice.start(prompt, voice=self._voice_name, turn_id=turn)
         keys = self._terminal.keys() if self._terminal else contextlib.nullcontext()
         try:
             with keys:
-                outcome = await self._listen_with_helpers(turn, started)
+                outcome = await self._listen_with_helpers(prompt, turn, started)
         except* ConnectionFailed as failed:
             raise failed.exceptions[0] from None
         if self._stopping and outcome.ended == "done":
@@ -81,7 +85,7 @@ class Conversation:
         self._view.finished(outcome.summary)
         return outcome
 
-    async def _listen_with_helpers(self, turn: str, started: float) -> TurnOutcome:
+    async def _listen_with_helpers(self, prompt: str, turn: str, started: float) -> TurnOutcome:
         async with asyncio.TaskGroup() as group:
             helpers = []
             if self._terminal is not None:
@@ -89,7 +93,7 @@ class Conversation:
             if self._output.plays:
                 helpers.append(group.create_task(self._follow_playback()))
             try:
-                outcome = await self._listen(turn, started)
+                outcome = await self._listen(prompt, turn, started)
                 if outcome.ended == "done":
                     await self._output.drained()  # the keys still work meanwhile
             finally:
@@ -97,45 +101,35 @@ class Conversation:
                     task.cancel()
         return outcome
 
-    async def _listen(self, turn: str, started: float) -> TurnOutcome:
+    async def _listen(self, prompt: str, turn: str, started: float) -> TurnOutcome:
         first_audio: float | None = None
-        seen = False  # whether any event of this turn arrived
 
-        def outcome(ended: str, data: dict[str, Any] | None = None) -> TurnOutcome:
-            data = data or {}
-            return TurnOutcome(
-                turn,
-                ended,
-                self._quit,
-                first_audio,
-                int(data.get("sentences", 0)),
-                int(data.get("audio_ms", 0)),
-            )
+        def outcome(ended: str, done: Done | None = None) -> TurnOutcome:
+            sentences, audio_ms = (done.sentences, done.audio_ms) if done else (0, 0)
+            return TurnOutcome(turn, ended, self._quit, first_audio, sentences, audio_ms)
 
-        while (event := await self._voice.receive()) is not None:
-            action, mine = event.get("action"), event.get("turn") == turn
-            if action == "error" and (mine or (not seen and "turn" not in event)):
-                self._view.error(event["data"]["message"])
-                if not mine:  # the server refused the start itself
-                    return outcome("failed")
-                continue
-            if not mine:
-                continue  # acknowledgements of an idle session, events of earlier turns
-            seen = True
-            if action == "sentence":
-                self._view.sentence(event["index"], event["data"])
-                if not self._output.plays:
-                    self._show_current(event["index"])
-            elif action == "audio":
-                if first_audio is None:
-                    first_audio = time.perf_counter() - started
-                    self._view.first_audio(first_audio)
-                mp3 = base64.b64decode(event["data"])
-                self._output.add(turn, event["sentence"], event["seq"], mp3)
-            elif action == "done":
-                return outcome("done", event["data"])
-            elif action == "stopped":
-                return outcome("stopped")
+        events = self._voice.say(prompt, voice=self._voice_name, audio=self._audio, turn_id=turn)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, Error):
+                    self._view.error(event.message)
+                    if event.turn is None:  # the server refused the start itself
+                        return outcome("failed")
+                elif isinstance(event, Reconnected):
+                    self._view.note("the connection dropped; reconnected, the answer goes on")
+                elif isinstance(event, Sentence):
+                    self._view.sentence(event.index, event.text)
+                    if not self._output.plays:
+                        self._show_current(event.index)
+                elif isinstance(event, Audio):
+                    if first_audio is None:
+                        first_audio = time.perf_counter() - started
+                        self._view.first_audio(first_audio)
+                    self._output.add(turn, event.sentence, event.seq, event.mp3)
+                elif isinstance(event, Done):
+                    return outcome("done", event)
+                elif isinstance(event, Stopped):
+                    return outcome("stopped")
         raise ConnectionFailed("the server closed the connection")
 
     def _show_current(self, index: int) -> None:

@@ -80,6 +80,8 @@ class TurnOptions:
     # this rate in the audio frames instead of MP3 (for routes that hand PCM to their client).
     pcm_rate: int | None = None
 
+    audio: bool = True  # False: text only, chunks go out as `sentence`s, nothing is synthesized
+
 
 def _start(
     group: asyncio.TaskGroup, stage: Coroutine[Any, Any, None], name: str
@@ -167,7 +169,10 @@ class Turn:
         return [text for _, text in self._sentence_starts]
 
     def heard(self) -> str:
-        """The sentences the listener has started to hear, by the playback clock."""
+        """The sentences the listener has started to hear, by the playback clock (of a
+        text-only turn: every sentence sent, as nothing plays)."""
+        if not self._options.audio:
+            return " ".join(self.spoken)
         position = self.clock.position()
         return " ".join(text for start, text in self._sentence_starts if start < position)
 
@@ -194,9 +199,12 @@ class Turn:
         try:
             async with asyncio.TaskGroup() as group:
                 _start(group, self._read_llm(chunks), f"turn {self.id} llm")
-                synthesize = self._synthesize_ahead(chunks, ready, slots, group)
-                _start(group, synthesize, f"turn {self.id} tts")
-                _start(group, self._send_sentences(ready, slots), f"turn {self.id} send")
+                if not self._options.audio:
+                    _start(group, self._send_texts(chunks), f"turn {self.id} send")
+                else:
+                    synthesize = self._synthesize_ahead(chunks, ready, slots, group)
+                    _start(group, synthesize, f"turn {self.id} tts")
+                    _start(group, self._send_sentences(ready, slots), f"turn {self.id} send")
         except* _EndTurn:
             pass  # the failure was reported; the turn ends with `done` for what was spoken
         except* _Abandoned:
@@ -323,6 +331,18 @@ class Turn:
         if self.pcm_rate is not None:
             return pcm_seconds(frame, sample_rate=self.pcm_rate)
         return duration_s(frame)
+
+    async def _send_texts(self, chunks: asyncio.Queue[ChunkEvent | None]) -> None:
+        """Text only: each confirmed chunk goes out as its `sentence`, held while paused (a
+        provisional one waits for its confirmation); the TTS is never asked for anything."""
+        index = 0
+        while (event := await chunks.get()) is not _END:
+            if not isinstance(event, Confirmed):
+                continue
+            if not await self._send(protocol.sentence_event(self.id, index, event.text), True):
+                raise _Abandoned
+            self._sentence_starts.append((0.0, event.text))
+            index += 1
 
     async def _send_sentences(
         self, ready: asyncio.Queue[SentenceAudio | None], slots: asyncio.Semaphore

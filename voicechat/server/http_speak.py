@@ -75,6 +75,8 @@ async def _speak(request: web.Request) -> web.StreamResponse:
             max_prompt_chars=settings.max_prompt_chars,
             body_seconds=settings.header_timeout,
         )
+        if not start.audio:
+            raise BadRequest('this route always speaks; for text only, use /ws with "audio": false')
         voice = start.voice or settings.voice
         if voice is not None and voice not in app[TTS].voices():
             raise BadRequest(f"unknown voice {voice!r}; voices: {', '.join(app[TTS].voices())}")

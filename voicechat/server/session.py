@@ -28,7 +28,7 @@ from voicechat.server.limits import TokenBucket
 from voicechat.server.metrics import SessionMetrics
 from voicechat.server.outbox import Outbox
 from voicechat.tts.base import TTSBackend
-from voicechat.tts.speaker import Announcer, TurnSpeakers
+from voicechat.tts.speaker import Announcer, TurnSpeakers, voices_by_backend
 
 log = logging.getLogger("voicechat.session")
 
@@ -121,7 +121,10 @@ class Session:
             voices=self._tts.voices(),
         )
         ready["data"].update(
-            resume=self.token, resume_window=self._config.resume_window, resumed=resumed
+            backends=voices_by_backend(self._tts),
+            resume=self.token,
+            resume_window=self._config.resume_window,
+            resumed=resumed,
         )
         if resumed:
             turn = self._live_turn()
@@ -241,7 +244,7 @@ class Session:
             llm=self._llm,
             tts=speakers,
             send=lambda message, hold: self._send_of(turn, speakers, message, hold),
-            options=turn_options(self._config, voice),
+            options=turn_options(self._config, voice, audio=start.audio),
         )
         self._turn = turn
         self._unrecorded = (turn, start.prompt)
@@ -342,10 +345,12 @@ class Session:
             await self._outbox.close_socket(code=code, reason=reason)
 
 
-def turn_options(config: SessionConfig, voice: str | None) -> TurnOptions:
-    """The options of a turn in ``voice`` (shared by every wire protocol)."""
+def turn_options(config: SessionConfig, voice: str | None, *, audio: bool = True) -> TurnOptions:
+    """The options of a turn in ``voice`` (shared by every wire protocol); ``audio=False``:
+    a text-only turn."""
     return TurnOptions(
         voice=voice,
+        audio=audio,
         lookahead=config.lookahead,
         first_clause_chars=config.first_clause_chars,
         max_chunk_chars=config.max_chunk_chars,

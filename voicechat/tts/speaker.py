@@ -32,8 +32,23 @@ class TracedTTS(Protocol):
     ) -> AsyncGenerator[bytes, None]: ...
 
 
+@runtime_checkable
+class ChainedTTS(Protocol):
+    """A backend made of others, tried in order."""
+
+    @property
+    def backends(self) -> list[TTSBackend]: ...
+
+
 def active_backend(tts: TTSBackend) -> str:
     return tts.active if isinstance(tts, TracedTTS) else tts.name
+
+
+def voices_by_backend(tts: TTSBackend) -> dict[str, list[str]]:
+    """Each backend's voices, in the chain's order (``ready.data.backends``): a client shows
+    the voices of the backend that will speak, and knows whose voice a voice is."""
+    members = tts.backends if isinstance(tts, ChainedTTS) else [tts]
+    return {member.name: member.voices() for member in members}
 
 
 class TurnSpeakers:
