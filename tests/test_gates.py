@@ -221,12 +221,18 @@ async def test_the_page_carries_the_security_headers(aiohttp_client: Any) -> Non
     assert "no-cache" in (await http.get("/")).headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("path", ["/.env", "/%2eenv", "/sub/.git/config"])
-async def test_dotfiles_are_never_served(aiohttp_client: Any, tmp_path: Path, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/.env", "/%2eenv", "/sub/.git/config", "/node_modules/react/package.json"]
+)
+async def test_dotfiles_and_node_modules_are_never_served(
+    aiohttp_client: Any, tmp_path: Path, path: str
+) -> None:
     (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-secret")
     (tmp_path / "sub" / ".git").mkdir(parents=True)
     (tmp_path / "sub" / ".git" / "config").write_text("[core]")
+    (tmp_path / "node_modules" / "react").mkdir(parents=True)
+    (tmp_path / "node_modules" / "react" / "package.json").write_text('{"name":"react"}')
     http = await serve(aiohttp_client, web_dir=tmp_path)
     assert (await http.get("/")).status == 200
     response = await http.get(path)

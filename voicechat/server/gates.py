@@ -32,6 +32,9 @@ from voicechat.config import Settings
 from voicechat.server.access import OriginPolicy, presented_token, token_matches
 from voicechat.server.metrics import METRICS
 
+# Never served from --web-dir: npm's install of the web tests' tools (web/node_modules).
+UNSERVED = frozenset({"node_modules"})
+
 log = logging.getLogger("voicechat.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -181,7 +184,7 @@ def gates_middleware(settings: Settings) -> Callable[..., Awaitable[web.StreamRe
             metrics.refused("host")
             log.info("refused %s from %s: host not allowed", request.path, request.remote)
             raise web.HTTPForbidden(text="this host name is not allowed (--allowed-hosts)")
-        if any(part.startswith(".") for part in request.path.split("/")):
+        if any(part.startswith(".") or part in UNSERVED for part in request.path.split("/")):
             raise web.HTTPNotFound()
         # The route that matched, not the raw path: no spelling of a URL gets around the check.
         resource = request.match_info.route.resource
