@@ -20,8 +20,9 @@ from typing import Any
 
 from bench.harness import ROOT, idle_scenario, speaking_scenario
 from bench.report import render
-from bench.stats import loadavg, machine, raise_fd_limit
+from bench.stats import loadavg, machine
 from bench.workload import Workload
+from voicechat.server.listener import raise_fd_limit
 
 PARTS = ("idle", "websocket", "pacing", "inprocess", "pipecat", "real", "chunker", "local-llm")
 LEADS = (0.0, 2.0)  # pacing off (the other tables), and the server's default

@@ -17,12 +17,13 @@ from typing import Any
 from aiohttp import web
 
 from bench.fakes import BenchLLM, BenchTTS
-from bench.stats import LagMonitor, raise_fd_limit, summary_ms
+from bench.stats import LagMonitor, summary_ms
 from bench.workload import Workload
 from voicechat.config import Settings
 from voicechat.server.app import create_app
 from voicechat.server.collector import tune_collector
 from voicechat.server.keys import SESSIONS
+from voicechat.server.listener import raise_fd_limit
 
 BENCH_SETTINGS: dict[str, Any] = {
     "llm": "replay",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import resource
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -49,16 +48,6 @@ def cpu_seconds(pid: int) -> float:
 
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-
-
-def raise_fd_limit(wanted: int) -> int:
-    """Raise the soft limit on open files towards ``wanted`` (up to the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    return soft
 
 
 def machine() -> dict[str, Any]:

@@ -10,7 +10,7 @@ aiohttp times out nothing until a request's headers are in, and asyncio logs eve
   connection that sends nothing, is set to it by :func:`~voicechat.server.app.create_app`);
 - the loop's error reports are logged once per interval and kind, with a count of the rest: a
   full descriptor table makes asyncio report every retried ``accept()``, tens of thousands a second;
-- the soft descriptor limit is raised to the hard one at start.
+- the soft descriptor limit is raised to the hard one at start (up to 2**20).
 """
 
 from __future__ import annotations
@@ -119,14 +119,19 @@ class CappedConnection(asyncio.Protocol):
         self._handler.resume_writing()
 
 
-def raise_descriptor_limit() -> None:
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (up to the hard limit); the
+    limit it is now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+            return soft
+        soft = target
+    return soft
 
 
 LoopErrorHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]
@@ -149,7 +154,7 @@ def loop_error_log(reports: OncePerInterval) -> LoopErrorHandler:
 async def serve(app: web.Application, settings: Settings, announce: Callable[[], None]) -> None:
     """Serve ``app`` on ``settings.host:port`` until SIGINT or SIGTERM, then shut down as
     ``aiohttp.web.run_app`` does (sessions told, connections given ``shutdown_timeout``)."""
-    raise_descriptor_limit()
+    raise_fd_limit(1 << 20)  # the hard limit, where it is finite and lower
     loop = asyncio.get_running_loop()
     reports = OncePerInterval()
     loop.set_exception_handler(loop_error_log(reports))
