@@ -93,6 +93,22 @@ class SentenceDecoder:
         return await self._stream.flush()
 
 
+class TurnPcm:
+    """A turn's audio frames as PCM: the backend's own PCM as it is (a turn with
+    ``pcm_rate``, see :class:`~voicechat.pipeline.turn.TurnOptions`), MP3 decoded sentence by
+    sentence (:class:`SentenceDecoder`)."""
+
+    def __init__(self, pcm_rate: int | None) -> None:
+        self._decoder = None if pcm_rate is not None else SentenceDecoder()
+
+    async def add(self, sentence: int, frame: bytes) -> bytes:
+        return frame if self._decoder is None else await self._decoder.add(sentence, frame)
+
+    async def flush(self) -> bytes:
+        """The turn ended: the PCM not given out yet."""
+        return b"" if self._decoder is None else await self._decoder.flush()
+
+
 class PcmEncoder(Protocol):
     """Takes 24 kHz PCM, writes the encoded format."""
 

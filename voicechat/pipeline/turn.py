@@ -327,7 +327,8 @@ class Turn:
             return split_pcm(piece, sample_rate=self.pcm_rate, max_ms=self._options.frame_ms)
         return split_frames(piece, max_ms=self._options.frame_ms)
 
-    def _seconds(self, frame: bytes) -> float:
+    def seconds_of(self, frame: bytes) -> float:
+        """The audio seconds one of this turn's frames holds (PCM or MP3)."""
         if self.pcm_rate is not None:
             return pcm_seconds(frame, sample_rate=self.pcm_rate)
         return duration_s(frame)
@@ -372,7 +373,7 @@ class Turn:
             if not started:
                 self._sentence_starts.append((self.clock.sent, sentence.text))
                 started = True
-            seconds = self._seconds(piece)
+            seconds = self.seconds_of(piece)
             self.clock.frame_sent(seconds)
             self.seq += 1
 

@@ -30,12 +30,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from voicechat.pipeline.audio import duration_s, pcm_seconds
 from voicechat.pipeline.encoders import (
     FORMATS,
     PCM_RATE,
-    SentenceDecoder,
     SpeechFormat,
+    TurnPcm,
     pcm_encoder,
 )
 from voicechat.pipeline.given_text import GivenText
@@ -210,7 +209,6 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
     body = SpeechBody(request, speech)
     metrics = app[METRICS].session(llm=GivenText.name, tts=speech.tts.name)
     passthrough = speech.format.name == "mp3" and speech.speed == 1.0
-    decoder = SentenceDecoder()
     failure: dict[str, Any] = {}
     audio_s = 0.0
 
@@ -222,16 +220,12 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
             failure.setdefault("error", message["data"])
         elif action == "audio":
             audio = base64.b64decode(message["data"])
-            if turn.pcm_rate is not None:  # the backend's own PCM, never through MP3
-                audio_s += pcm_seconds(audio, sample_rate=turn.pcm_rate)
-                await encoder.feed(audio)
-                return not body.gone
-            audio_s += duration_s(audio)
+            audio_s += turn.seconds_of(audio)
             if passthrough:
                 await body.write(audio)
-            elif pcm := await decoder.add(message["sentence"], audio):
+            elif pcm := await to_pcm.add(message["sentence"], audio):
                 await encoder.feed(pcm)
-        elif action == "done" and not passthrough and (pcm := await decoder.flush()):
+        elif action == "done" and not passthrough and (pcm := await to_pcm.flush()):
             await encoder.feed(pcm)
         return not body.gone
 
@@ -254,6 +248,7 @@ async def _speak(request: web.Request, speech: SpeechRequest) -> web.StreamRespo
             pcm_rate=None if passthrough else PCM_RATE,
         ),
     )
+    to_pcm = TurnPcm(turn.pcm_rate)  # the backend's own PCM, or its MP3 decoded
     metrics.turn_started(turn_id)
     try:
         async with asyncio.TaskGroup() as group:

@@ -4,7 +4,7 @@ One :class:`RealtimeSession` a socket; its conversation is its memory, as on ``/
 ``response.create`` runs one :class:`~voicechat.pipeline.turn.Turn` over the conversation, for
 24 kHz PCM16 in ``response.output_audio.delta``: a backend that makes PCM (Piper, tone, a chain)
 hands it over as it is; MP3 is decoded as it comes
-(:class:`~voicechat.pipeline.encoders.SentenceDecoder`). ``response.cancel`` stops the turn (its
+(:class:`~voicechat.pipeline.encoders.TurnPcm`). ``response.cancel`` stops the turn (its
 LLM stream and every synthesis), and ``response.done`` with ``status: cancelled`` is written
 only after the turn's task has ended, so no audio of it follows.
 ``conversation.item.truncate`` cuts the assistant item to the sentences begun before
@@ -30,9 +30,8 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from voicechat.llm.base import ChatMessage
-from voicechat.pipeline.audio import duration_s, pcm_seconds
 from voicechat.pipeline.cancellation import release_cancellation
-from voicechat.pipeline.encoders import PCM_RATE, SentenceDecoder
+from voicechat.pipeline.encoders import PCM_RATE, TurnPcm
 from voicechat.pipeline.turn import Turn, TurnOptions
 from voicechat.server.client_frames import ClientWebSocket
 from voicechat.server.keys import LLM, REALTIME, SETTINGS, TTS
@@ -276,9 +275,8 @@ class RealtimeSession:
         }
 
     async def _run(self, response: Response) -> None:
-        item, decoder, ids = (
+        item, ids = (
             response.item,
-            SentenceDecoder(),
             {
                 "response_id": response.id,
                 "item_id": response.item.id,
@@ -307,14 +305,10 @@ class RealtimeSession:
                 item.starts.append((item.audio_s, message["data"]))
             elif action == "audio":
                 data = base64.b64decode(message["data"])
-                if turn.pcm_rate is not None:  # the backend's own PCM, never through MP3
-                    item.audio_s += pcm_seconds(data, sample_rate=turn.pcm_rate)
-                    await audio(data)
-                else:
-                    item.audio_s += duration_s(data)
-                    await audio(await decoder.add(message["sentence"], data))
+                item.audio_s += turn.seconds_of(data)
+                await audio(await to_pcm.add(message["sentence"], data))
             elif action == "done":
-                await audio(await decoder.flush())
+                await audio(await to_pcm.flush())
             elif action == "error":
                 failure.append(message["data"])
             return not response.cancelled
@@ -338,6 +332,7 @@ class RealtimeSession:
             ),
         )
         response.turn = turn
+        to_pcm = TurnPcm(turn.pcm_rate)  # the backend's own PCM, or its MP3 decoded
         self._metrics.turn_started(turn.id)
         await turn.run()
         if response.cancelled:
